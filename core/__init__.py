@@ -1,0 +1,41 @@
+"""The generator core: settings, the generation service, and scoring. Never imports Gradio.
+
+Importing this package loads no model and does not import torch; the first generation does.
+"""
+
+from core.config import HARD_OUTPUT_TOKEN_LIMIT, Settings
+from core.errors import (
+    ConfigurationError,
+    EndpointError,
+    EndpointUnreachableError,
+    GenerationError,
+    InvalidRequestError,
+    ModelLoadError,
+    OutputValidationError,
+    StreamInterruptedError,
+)
+from core.params import ChatMessage, GenerationParams
+from core.results import GenerationResult, StreamUpdate, TruncationReport, ValidationReport
+from core.service import TextGenService, get_textgen_service, reset_textgen_service
+
+__all__ = [
+    "HARD_OUTPUT_TOKEN_LIMIT",
+    "ChatMessage",
+    "ConfigurationError",
+    "EndpointError",
+    "EndpointUnreachableError",
+    "GenerationError",
+    "GenerationParams",
+    "GenerationResult",
+    "InvalidRequestError",
+    "ModelLoadError",
+    "OutputValidationError",
+    "Settings",
+    "StreamInterruptedError",
+    "StreamUpdate",
+    "TextGenService",
+    "TruncationReport",
+    "ValidationReport",
+    "get_textgen_service",
+    "reset_textgen_service",
+]

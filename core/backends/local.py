@@ -1,0 +1,256 @@
+"""A local ``transformers`` model on CUDA when present, else the CPU.
+
+One lock serialises generation: two threads driving one model at once would thrash the
+CPU (or corrupt a CUDA stream) and make seeded runs unrepeatable. The lock is held by the
+worker thread that runs ``generate``, never by the consumer of the stream, so a slow or
+vanished reader cannot block other users; a reader that stops sets an event that a
+stopping criterion checks at every token.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    StoppingCriteria,
+    StoppingCriteriaList,
+    TextIteratorStreamer,
+)
+
+from core.backends import BackendInfo, UsageMeter
+from core.config import Settings
+from core.errors import GenerationError, ModelLoadError
+from core.model_files import ModelSource, conversion_folder, is_complete, resolve_source, save_atomically
+from core.params import ChatMessage, GenerationParams
+from core.results import StreamEvent, TokenUsage
+
+logger = logging.getLogger("scribes.textgen")
+
+
+class _StopWhenSet(StoppingCriteria):
+    """Ends generation at the next token once any of the events is set."""
+
+    def __init__(self, *events: threading.Event):
+        self._events = events
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: object) -> torch.BoolTensor:
+        stop = any(event.is_set() for event in self._events)
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+
+def pick_device(requested: str) -> torch.device:
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError("HF_DEVICE=cuda, but no CUDA GPU is available here. Use HF_DEVICE=auto or cpu.")
+    if requested == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda")
+
+
+def _dtype_for(device: torch.device) -> torch.dtype:
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+class LocalTransformersBackend:
+    name = "local"
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._source = resolve_source(settings.local_model)
+        self._device = pick_device(settings.device)
+        self._lock = threading.Lock()
+        self._usage = UsageMeter()
+        started = time.perf_counter()
+        self._model, self._tokenizer, self.loaded_from = _load(self._source, settings.cache_dir, self._device)
+        self.load_seconds = time.perf_counter() - started
+        logger.info(
+            '{"event": "model_loaded", "model": "%s", "from": "%s", "device": "%s", "seconds": %.2f}',
+            self._source.name, self.loaded_from, self._device, self.load_seconds,
+        )
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The loaded ``transformers`` model (benchmarks and fault-injection tests hook into it)."""
+        return self._model
+
+    # --- Protocol -------------------------------------------------------------------------
+
+    def count_tokens(self, messages: list[ChatMessage]) -> int:
+        return int(self._encode(messages)["input_ids"].shape[1])
+
+    def info(self) -> BackendInfo:
+        config = self._model.config
+        return BackendInfo(
+            backend=self.name,
+            model=self._source.name,
+            device=str(self._device),
+            context_window=min(self._settings.context_window, getattr(config, "max_position_embeddings", 10**9)),
+            details=(("dtype", str(self._model.dtype).removeprefix("torch.")), ("loaded_from", self.loaded_from)),
+        )
+
+    def usage(self) -> TokenUsage:
+        return self._usage.snapshot()
+
+    def sent_parameters(self, params: GenerationParams) -> dict[str, object]:
+        sampling = params.temperature > 0
+        sent: dict[str, object] = {"max_new_tokens": params.max_new_tokens, "do_sample": sampling}
+        if sampling:
+            sent.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or 0)
+        sent["repetition_penalty"] = params.repetition_penalty
+        if params.stop:
+            sent["stop_strings"] = list(params.stop)
+        if params.seed is not None:
+            sent["seed"] = params.seed
+        return sent
+
+    def stream(self, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event) -> Iterator[StreamEvent]:
+        inputs = self._encode(messages)
+        produced = False
+        for attempt in (1, 2):
+            try:
+                for event in self._generate(inputs, params, cancel):
+                    produced = produced or bool(event.text)
+                    yield event
+                return
+            except torch.cuda.OutOfMemoryError as error:
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                if produced or attempt == 2:
+                    raise GenerationError(
+                        "The model ran out of GPU memory while answering. Try a shorter question or "
+                        "context, fewer output tokens, or ask the host to use a smaller model.",
+                    ) from error
+                logger.warning("CUDA out of memory: cache emptied, trying once more")
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _encode(self, messages: list[ChatMessage]) -> dict[str, torch.Tensor]:
+        encoded = self._tokenizer.apply_chat_template(
+            [m.as_dict() for m in messages], add_generation_prompt=True, return_dict=True, return_tensors="pt"
+        )
+        return {key: value.to(self._device) for key, value in encoded.items()}
+
+    def _generate(self, inputs: dict[str, torch.Tensor], params: GenerationParams, cancel: threading.Event) -> Iterator[StreamEvent]:
+        streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
+        abandoned = threading.Event()  # set when our reader goes away
+        outcome: dict[str, object] = {}
+        kwargs = self._generate_kwargs(params)
+
+        def work() -> None:
+            try:
+                with self._lock:
+                    if cancel.is_set() or abandoned.is_set():
+                        return
+                    if params.seed is not None:
+                        torch.manual_seed(params.seed)
+                    with torch.inference_mode():
+                        outcome["sequences"] = self._model.generate(
+                            **inputs,
+                            **kwargs,
+                            streamer=streamer,
+                            stopping_criteria=StoppingCriteriaList([_StopWhenSet(cancel, abandoned)]),
+                        )
+            except BaseException as error:  # handed to the reader, which raises it
+                outcome["error"] = error
+            finally:
+                streamer.end()
+
+        worker = threading.Thread(target=work, name="local-generate", daemon=True)
+        worker.start()
+        finished = False
+        try:
+            for text in streamer:
+                if text:
+                    yield StreamEvent(text=text)
+            worker.join()
+            finished = True
+        finally:
+            if not finished:
+                abandoned.set()
+        if "error" in outcome:
+            error = outcome["error"]
+            if isinstance(error, torch.cuda.OutOfMemoryError):
+                raise error
+            raise GenerationError("The local model failed while answering. Try again; if it keeps failing, restart the app.") from error  # type: ignore[misc]
+        yield self._final_event(inputs, outcome.get("sequences"), params, stopped=cancel.is_set())
+
+    def _final_event(self, inputs: dict[str, torch.Tensor], sequences: object, params: GenerationParams, *, stopped: bool) -> StreamEvent:
+        prompt_tokens = int(inputs["input_ids"].shape[1])
+        output_tokens = 0
+        if isinstance(sequences, torch.Tensor):
+            generated = sequences[0, prompt_tokens:].tolist()
+            eos = self._model.generation_config.eos_token_id
+            eos_ids = set(eos if isinstance(eos, list) else [eos])
+            if generated and generated[-1] in eos_ids:
+                generated = generated[:-1]
+            output_tokens = len(generated)
+        if stopped:
+            finish = "cancelled"
+        elif output_tokens >= params.max_new_tokens:
+            finish = "length"
+        else:
+            finish = "stop"
+        self._usage.add(prompt_tokens, output_tokens)
+        return StreamEvent(finish_reason=finish, prompt_tokens=prompt_tokens, output_tokens=output_tokens)
+
+    def _generate_kwargs(self, params: GenerationParams) -> dict[str, object]:
+        kwargs = self.sent_parameters(params)
+        kwargs.pop("seed", None)
+        kwargs["pad_token_id"] = self._tokenizer.pad_token_id or self._tokenizer.eos_token_id
+        if params.stop:
+            kwargs["tokenizer"] = self._tokenizer
+        return kwargs
+
+
+def _load(source: ModelSource, cache_dir: Path, device: torch.device) -> tuple[torch.nn.Module, object, str]:
+    """Load model and tokenizer; a GGUF file is converted once into ``cache_dir``."""
+    dtype = _dtype_for(device)
+    try:
+        if source.kind == "gguf":
+            folder = conversion_folder(source.path, cache_dir)
+            if is_complete(folder):
+                return _from_folder(str(folder), dtype, device) + (f"cache:{folder}",)
+            model, tokenizer = _convert_gguf(source.path, folder)
+            return model.to(device=device, dtype=dtype).eval(), tokenizer, f"gguf:{source.path}"
+        return _from_folder(source.location, dtype, device) + (f"{source.kind}:{source.location}",)
+    except ModelLoadError:
+        raise
+    except Exception as error:
+        raise ModelLoadError(
+            f"The local model {source.name} could not be loaded ({type(error).__name__}). "
+            "Check HF_LOCAL_MODEL: it must be a model folder, a .gguf file, or a Hub model id "
+            "(which needs an internet connection the first time)."
+        ) from error
+
+
+def _from_folder(location: str, dtype: torch.dtype, device: torch.device) -> tuple[torch.nn.Module, object]:
+    tokenizer = AutoTokenizer.from_pretrained(location)
+    model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype).to(device).eval()
+    return model, tokenizer
+
+
+def _convert_gguf(gguf: Path, folder: Path) -> tuple[torch.nn.Module, object]:
+    logger.info('{"event": "gguf_conversion", "file": "%s", "cache": "%s"}', gguf.name, folder)
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:  # weights are already de-quantized; the marker only blocks saving
+        quantizer.remove_quantization_config(model)
+
+    def save(staging: Path) -> None:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+
+    try:
+        save_atomically(folder, save)
+    except OSError as error:  # a read-only cache still leaves a working model, only a slower next start
+        logger.warning("could not cache the converted model in %s: %s", folder, error)
+    return model, tokenizer

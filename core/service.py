@@ -1,0 +1,264 @@
+"""The one door to text generation: :class:`TextGenService` and :func:`get_textgen_service`.
+
+Every tab of the app, the evaluation runner and the command line go through here, so
+the output limit, retries, validation, caching and logging apply to all of them alike.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from itertools import chain
+from pathlib import Path
+
+from core.backends import Backend, BackendInfo, create_backend
+from core.cache import LRUCache
+from core.config import Mode, Settings
+from core.errors import GenerationError, OutputValidationError, redact
+from core.logs import GenerationLogRecord, log_generation
+from core.model_files import EMBEDDED_NAME
+from core.params import ChatMessage, GenerationParams, resolve_params, to_messages
+from core.prompting import PromptParts, fit_prompt
+from core.results import GenerationResult, StreamEvent, StreamUpdate
+from core.retry import RetryPolicy, open_with_retry
+from core.validation import validate_output
+
+MessagesLike = str | Sequence[ChatMessage | Mapping[str, str]]
+
+
+class TextGenService:
+    """Generation with limits, retries, validation, caching and logs, over one or two backends.
+
+    Backends load lazily, on first use, once: constructing the service loads nothing.
+    Safe to call from many threads at once.
+    """
+
+    def __init__(self, settings: Settings, backends: Mapping[Mode, Backend] | None = None):
+        """``backends`` lets several services share an already loaded model (tests, tools)."""
+        self.settings = settings
+        self._backends: dict[Mode, Backend] = dict(backends or {})
+        self._load_lock = threading.Lock()
+        self._cache: LRUCache[GenerationResult] = LRUCache(settings.cache_size)
+        self._policy = RetryPolicy.from_settings(settings)
+
+    # --- backends -------------------------------------------------------------------------
+
+    @property
+    def available_modes(self) -> tuple[Mode, ...]:
+        """Local always works; API only where a token or an endpoint is configured."""
+        api_ready = bool(self.settings.token or self.settings.base_url)
+        return ("api", "local") if api_ready else ("local",)
+
+    def backend(self, mode: Mode | None = None) -> Backend:
+        """The backend for ``mode`` (default: the configured one), created on first use."""
+        mode = mode or self.settings.mode
+        if mode not in self.available_modes:
+            raise GenerationError("API mode needs HF_TOKEN or HF_BASE_URL to be set by whoever hosts this app.")
+        backend = self._backends.get(mode)
+        if backend is None:
+            with self._load_lock:
+                backend = self._backends.get(mode)
+                if backend is None:
+                    backend = create_backend(mode, self.settings)
+                    self._backends[mode] = backend
+        return backend
+
+    def is_loaded(self, mode: Mode | None = None) -> bool:
+        return (mode or self.settings.mode) in self._backends
+
+    # --- generation -----------------------------------------------------------------------
+
+    def generate(self, prompt: str, **params: object) -> str:
+        """The spec's call: one prompt in, the answer's text out."""
+        return self.chat(prompt, **params).text  # type: ignore[arg-type]
+
+    def chat(
+        self,
+        messages: MessagesLike,
+        *,
+        system_prompt: str | None = None,
+        context: Sequence[str] = (),
+        mode: Mode | None = None,
+        **params: object,
+    ) -> GenerationResult:
+        """Answer a conversation and return the text with its figures and flags."""
+        last: StreamUpdate | None = None
+        for last in self.stream_chat(messages, system_prompt=system_prompt, context=context, mode=mode, **params):
+            pass
+        assert last is not None and last.result is not None
+        return last.result
+
+    def stream(self, messages: MessagesLike, **kwargs: object) -> Iterator[str]:
+        """Yield the answer's text as it is produced. Closing the iterator stops generation."""
+        for update in self.stream_chat(messages, **kwargs):  # type: ignore[arg-type]
+            if update.delta:
+                yield update.delta
+
+    def stream_chat(
+        self,
+        messages: MessagesLike,
+        *,
+        system_prompt: str | None = None,
+        context: Sequence[str] = (),
+        mode: Mode | None = None,
+        **params: object,
+    ) -> Iterator[StreamUpdate]:
+        """Yield text updates; the last update carries the :class:`GenerationResult`.
+
+        Transient failures are retried before the first token only. Closing the iterator
+        (a Stop button, a closed browser tab) stops the backend at its next token.
+        """
+        chat = to_messages([ChatMessage("user", messages)] if isinstance(messages, str) else messages)
+        resolved = resolve_params(self.settings, params)
+        params_ = resolved.params
+        backend = self.backend(mode)
+        info = backend.info()
+        parts = PromptParts.from_messages(chat, system_prompt=system_prompt, context=context)
+        fitted, truncation = fit_prompt(parts, backend.count_tokens, info.context_window - params_.max_new_tokens)
+        record = GenerationLogRecord(
+            backend=info.backend,
+            model=info.model,
+            clamped_from=resolved.requested_max_new_tokens,
+            truncated=truncation is not None,
+            prompt=[m.as_dict() for m in fitted] if self.settings.log_prompts else None,
+        )
+        key = (info.backend, info.model, tuple((m.role, m.content) for m in fitted), params_) if params_.deterministic else None
+        hit = self._cache.get(key) if key is not None else None
+        if hit is not None:
+            result = replace(hit, cached=True, attempts=0, duration_ms=0.0, ttft_ms=0.0)
+            self._log(record, result)
+            yield StreamUpdate(delta=hit.text, text=hit.text, result=result)
+            return
+
+        started = time.perf_counter()
+        cancel = threading.Event()
+        text, ttft_ms, final, opened = "", None, StreamEvent(), None
+        try:
+            opened = open_with_retry(lambda: backend.stream(fitted, params_, cancel), self._policy)
+            for event in chain(opened.head, opened.rest):
+                if event.text:
+                    ttft_ms = ttft_ms if ttft_ms is not None else (time.perf_counter() - started) * 1000
+                    text += event.text
+                    yield StreamUpdate(delta=event.text, text=text)
+                if event.finish_reason:
+                    final = event
+        except GeneratorExit:
+            record.outcome, record.duration_ms = "cancelled", (time.perf_counter() - started) * 1000
+            log_generation(record)
+            raise
+        except Exception as error:
+            failure = self._failure(error, record, started)
+            if failure is error:
+                raise  # keeps the library error it was raised from as its cause
+            raise failure from error
+        finally:
+            cancel.set()
+            if opened is not None:
+                opened.rest.close()  # type: ignore[attr-defined]
+
+        result = GenerationResult(
+            text=text,
+            prompt_tokens=final.prompt_tokens or 0,
+            output_tokens=final.output_tokens or 0,
+            finish_reason=final.finish_reason or "stop",
+            duration_ms=(time.perf_counter() - started) * 1000,
+            ttft_ms=ttft_ms,
+            backend=info.backend,
+            model=info.model,
+            params=params_,
+            validation=validate_output(text, min_chars=self.settings.min_answer_chars, finish_reason=final.finish_reason or ""),
+            attempts=opened.attempts,
+            truncation=truncation,
+            requested_max_new_tokens=resolved.requested_max_new_tokens,
+            usage_estimated=final.usage_estimated,
+        )
+        self._log(record, result)
+        if key is not None:
+            self._cache.put(key, result)
+        if self.settings.strict_validation and not result.validation.passed:
+            raise OutputValidationError(
+                f"The answer failed validation ({', '.join(result.validation.flags)}).", result=result
+            )
+        yield StreamUpdate(delta="", text=text, result=result)
+
+    # --- information ----------------------------------------------------------------------
+
+    def get_model_info(self) -> dict[str, object]:
+        """The spec's fields plus device, context window, usage and cache figures. No secrets."""
+        s = self.settings
+        mode = s.mode
+        loaded = self._backends.get(mode)
+        info: BackendInfo | None = loaded.info() if loaded else None
+        usage = loaded.usage() if loaded else None
+        cache = self._cache.stats()
+        return {
+            "model_name": info.model if info else (s.model if mode == "api" else _local_model_name(s.local_model)),
+            "mode": mode,
+            "max_output_tokens": s.max_output_tokens,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "repetition_penalty": s.repetition_penalty,
+            "initialized": loaded is not None,
+            "device": info.device if info else ("remote" if mode == "api" else "not loaded yet"),
+            "context_window": info.context_window if info else s.context_window,
+            "endpoint": s.public_base_url or s.provider or ("Hugging Face Inference Providers" if mode == "api" else None),
+            "available_modes": list(self.available_modes),
+            "usage": {
+                "requests": usage.requests if usage else 0,
+                "prompt_tokens": usage.prompt_tokens if usage else 0,
+                "output_tokens": usage.output_tokens if usage else 0,
+            },
+            "cache": {"hits": cache.hits, "misses": cache.misses, "size": cache.size, "capacity": cache.capacity},
+            **({"details": dict(info.details)} if info else {}),
+        }
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _log(self, record: GenerationLogRecord, result: GenerationResult) -> None:
+        record.duration_ms, record.ttft_ms = result.duration_ms, result.ttft_ms
+        record.prompt_tokens, record.output_tokens = result.prompt_tokens, result.output_tokens
+        record.tokens_per_s, record.attempts = result.tokens_per_s, result.attempts
+        record.finish_reason, record.cached, record.flags = result.finish_reason, result.cached, result.validation.flags
+        log_generation(record)
+
+    def _failure(self, error: Exception, record: GenerationLogRecord, started: float) -> GenerationError:
+        """Turn any failure into a :class:`GenerationError` whose message is safe to show."""
+        if not isinstance(error, GenerationError):
+            error = GenerationError("Something went wrong while generating the answer. Please try again.")
+        attempts = getattr(error, "attempts", 1)
+        message = error.message + (f" (tried {attempts} times)" if attempts > 1 else "")
+        error.args = (redact(message, (self.settings.token,)),)
+        record.outcome, record.attempts = "error", attempts
+        record.duration_ms = (time.perf_counter() - started) * 1000
+        record.error_type, record.error = type(error).__name__, error.message
+        log_generation(record)
+        return error
+
+
+def _local_model_name(local_model: str | None) -> str:
+    return Path(local_model).name if local_model else EMBEDDED_NAME
+
+
+# The singleton: the only global state in the core. One service per process, so the
+# local model is loaded once and shared by every tab and every user; tests reset it.
+_service: TextGenService | None = None
+_service_lock = threading.Lock()
+
+
+def get_textgen_service() -> TextGenService:
+    """The process-wide service, created on first call from the environment and ``.env``."""
+    global _service
+    if _service is None:
+        with _service_lock:
+            if _service is None:
+                _service = TextGenService(Settings.from_env())
+    return _service
+
+
+def reset_textgen_service(service: TextGenService | None = None) -> None:
+    """Drop (or replace) the process-wide service; for tests and for reloading settings."""
+    global _service
+    with _service_lock:
+        _service = service

@@ -1,0 +1,52 @@
+"""Shared fixtures: the real embedded model, loaded once per test session.
+
+The converted model is cached in SCRIBES_CACHE_DIR (default ~/.cache/scribes-textgen),
+so only the first run on a machine pays the ~20 s GGUF conversion.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.config import Settings
+from core.model_files import conversion_folder, embedded_gguf
+from core.service import TextGenService
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach the Hub
+
+
+@pytest.fixture(scope="session")
+def cache_dir() -> Path:
+    return Settings.from_env(environ=os.environ, dotenv_path=None).cache_dir
+
+
+@pytest.fixture(scope="session")
+def local_settings(cache_dir: Path) -> Settings:
+    """Local mode on the embedded model, whatever the developer's own environment says."""
+    return Settings(use_api=False, cache_dir=cache_dir, cache_size=64, retry_backoff_s=0.01)
+
+
+@pytest.fixture(scope="session")
+def local_service(local_settings: Settings) -> TextGenService:
+    """One service with the model loaded, shared by the tests that only read from it."""
+    service = TextGenService(local_settings)
+    service.backend()
+    return service
+
+
+@pytest.fixture
+def fresh_local_service(local_service: TextGenService) -> Iterator[TextGenService]:
+    """A service with an empty cache that reuses the loaded model (usage counters are the model's)."""
+    yield TextGenService(local_service.settings, backends={"local": local_service.backend()})
+
+
+@pytest.fixture(scope="session")
+def converted_model_dir(local_service: TextGenService, cache_dir: Path) -> Path:
+    """The embedded model as a transformers folder (what `transformers serve` needs)."""
+    folder = conversion_folder(embedded_gguf(), cache_dir)
+    assert (folder / "config.json").is_file(), folder
+    return folder

@@ -1,0 +1,142 @@
+"""The local backend against the real embedded model (SmolLM2-135M-Instruct on the CPU)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from core.backends.local import LocalTransformersBackend
+from core.errors import GenerationError
+from core.service import TextGenService
+
+QUESTION = "What does the Bible say about grace?"
+SYSTEM = "You are a kind pastoral assistant. Answer briefly and cite Bible verses."
+
+
+def test_a_real_answer_with_its_figures(fresh_local_service: TextGenService) -> None:
+    result = fresh_local_service.chat(QUESTION, system_prompt=SYSTEM, temperature=0, max_new_tokens=40)
+    assert len(result.text.split()) >= 5
+    assert 0 < result.output_tokens <= 40
+    assert result.prompt_tokens > 10
+    assert result.finish_reason in {"stop", "length"}
+    assert (result.backend, result.model) == ("local", "SmolLM2-135M-Instruct")
+    assert result.ttft_ms is not None and 0 < result.ttft_ms < result.duration_ms
+    assert result.tokens_per_s > 0 and not result.cached and not result.usage_estimated
+
+
+def test_generate_returns_text_as_in_the_spec(fresh_local_service: TextGenService) -> None:
+    answer = fresh_local_service.generate("What is faith?", max_new_tokens=20, temperature=0)
+    assert isinstance(answer, str) and answer.strip()
+
+
+def test_streaming_yields_pieces_that_add_up_to_the_result(fresh_local_service: TextGenService) -> None:
+    updates = list(fresh_local_service.stream_chat(QUESTION, max_new_tokens=30, temperature=0))
+    pieces = [u.delta for u in updates if u.delta]
+    result = updates[-1].result
+    assert result is not None and len(pieces) >= 5
+    assert "".join(pieces) == result.text == updates[-1].text
+
+
+def test_a_request_for_1000_tokens_is_clamped_to_400_and_logged(
+    fresh_local_service: TextGenService, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="scribes.textgen")
+    result = fresh_local_service.chat(
+        "Write the numbers from 1 to 1000, separated by commas.", max_new_tokens=1000, temperature=0, repetition_penalty=1.0
+    )
+    assert result.requested_max_new_tokens == 1000 and result.params.max_new_tokens == 400
+    assert result.output_tokens == 400 and result.finish_reason == "length"
+    assert result.validation.hit_token_limit
+    assert '"clamped_from": 1000' in caplog.text
+
+
+def test_an_overlong_prompt_is_truncated_to_fit_and_reported(fresh_local_service: TextGenService) -> None:
+    question = "Please read this. " + "The Lord is my shepherd; I shall not want. " * 600 + "What is Psalm 23 about?"
+    result = fresh_local_service.chat(question, max_new_tokens=16, temperature=0)
+    assert result.truncation is not None
+    assert result.truncation.original_tokens > 2048
+    assert result.prompt_tokens <= 2048 - 16 == result.truncation.budget_tokens
+    assert result.truncation.question_chars_removed > 0
+
+
+def test_deterministic_requests_hit_the_cache(fresh_local_service: TextGenService) -> None:
+    first = fresh_local_service.chat(QUESTION, max_new_tokens=12, temperature=0)
+    second = fresh_local_service.chat(QUESTION, max_new_tokens=12, temperature=0)
+    sampled = fresh_local_service.chat(QUESTION, max_new_tokens=12, temperature=0.8)  # no seed: never cached
+    assert not first.cached and second.cached and not sampled.cached
+    assert second.text == first.text
+    cache = fresh_local_service.get_model_info()["cache"]
+    assert (cache["hits"], cache["misses"]) == (1, 1)
+
+
+def test_seeded_sampling_is_reproducible_even_when_run_concurrently(local_service: TextGenService) -> None:
+    services = [TextGenService(local_service.settings, backends={"local": local_service.backend()}) for _ in range(3)]
+    alone = services[0].chat(QUESTION, max_new_tokens=20, temperature=0.9, seed=7).text
+    texts: list[str] = []
+    threads = [threading.Thread(target=lambda s=s: texts.append(s.chat(QUESTION, max_new_tokens=20, temperature=0.9, seed=7).text)) for s in services[1:]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert texts == [alone, alone]
+
+
+def _generation_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "local-generate"]
+
+
+def test_closing_a_stream_stops_the_generation(fresh_local_service: TextGenService) -> None:
+    before = fresh_local_service.backend().usage().output_tokens
+    stream: Iterator[str] = fresh_local_service.stream("Tell me about the book of Psalms.", max_new_tokens=400, temperature=0.5)
+    for index, _ in enumerate(stream):
+        if index == 3:
+            break
+    stream.close()  # what Gradio does when the Stop button is pressed or the tab is closed
+    deadline = time.monotonic() + 5
+    while _generation_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _generation_threads(), "generation kept running after its reader left"
+    assert fresh_local_service.backend().usage().output_tokens == before  # no answer was completed
+
+
+class _OutOfMemoryOnce:
+    """A forward pre-hook that raises CUDA's out-of-memory error the first ``times`` calls."""
+
+    def __init__(self, times: int):
+        self.remaining = times
+
+    def __call__(self, module: torch.nn.Module, args: tuple) -> None:
+        if self.remaining > 0:
+            self.remaining -= 1
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+@pytest.mark.parametrize(("failures", "succeeds"), [(1, True), (5, False)])
+def test_cuda_out_of_memory_is_retried_once_then_explained(fresh_local_service: TextGenService, failures: int, succeeds: bool) -> None:
+    backend = fresh_local_service.backend()
+    assert isinstance(backend, LocalTransformersBackend)
+    hook = _OutOfMemoryOnce(failures)
+    handle = backend.model.register_forward_pre_hook(hook)
+    try:
+        if succeeds:
+            assert fresh_local_service.chat(QUESTION, max_new_tokens=8, temperature=0).output_tokens > 0
+            assert hook.remaining == 0
+        else:
+            with pytest.raises(GenerationError, match="ran out of GPU memory") as caught:
+                fresh_local_service.chat(QUESTION, max_new_tokens=8, temperature=0)
+            assert isinstance(caught.value.__cause__, torch.cuda.OutOfMemoryError)
+            assert hook.remaining == failures - 2  # the first try and exactly one retry
+    finally:
+        handle.remove()
+
+
+def test_a_second_start_loads_the_converted_copy(local_service: TextGenService) -> None:
+    backend = LocalTransformersBackend(local_service.settings)
+    assert backend.loaded_from.startswith("cache:")
+    info = local_service.get_model_info()
+    assert (info["initialized"], info["device"], info["context_window"]) == (True, "cpu", 2048)
