@@ -56,6 +56,7 @@ class Settings:
     cache_size: int = 256
     log_prompts: bool = False
     cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "scribes-textgen")
+    data_dir: Path = field(default_factory=lambda: _default_data_dir())
 
     def __post_init__(self) -> None:
         if self.use_api is True and not (self.token or self.base_url):
@@ -91,6 +92,12 @@ class Settings:
             values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
         values.update(os.environ if environ is None else environ)
         return cls(**_parse(values))
+
+
+def _default_data_dir() -> Path:
+    """``/data`` where it exists (a Space's persistent storage), else ``./data``."""
+    persistent = Path("/data")
+    return persistent if persistent.is_dir() and os.access(persistent, os.W_OK) else Path("data")
 
 
 @dataclass(frozen=True)
@@ -178,6 +185,7 @@ _VARIABLES: tuple[_Var, ...] = (
     _Var(("HF_CACHE_SIZE",), "cache_size", _number(int, 0, 100000)),
     _Var(("HF_LOG_PROMPTS",), "log_prompts", _bool),
     _Var(("SCRIBES_CACHE_DIR",), "cache_dir", _path),
+    _Var(("SCRIBES_DATA_DIR",), "data_dir", _path),
 )
 
 #: Every variable the service reads, for documentation and the UI's "Export .env".

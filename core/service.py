@@ -90,6 +90,28 @@ class TextGenService:
         assert last is not None and last.result is not None
         return last.result
 
+    def chat_batch(
+        self,
+        conversations: Sequence[MessagesLike],
+        *,
+        system_prompt: str | None = None,
+        contexts: Sequence[Sequence[str]] | None = None,
+        mode: Mode | None = None,
+        **params: object,
+    ) -> list[GenerationResult | GenerationError]:
+        """Answer several conversations with the same settings; one result or error per item.
+
+        A failing item does not stop the others: its :class:`GenerationError` takes its place.
+        """
+        results: list[GenerationResult | GenerationError] = []
+        for index, conversation in enumerate(conversations):
+            context = contexts[index] if contexts else ()
+            try:
+                results.append(self.chat(conversation, system_prompt=system_prompt, context=context, mode=mode, **params))
+            except GenerationError as error:
+                results.append(error)
+        return results
+
     def stream(self, messages: MessagesLike, **kwargs: object) -> Iterator[str]:
         """Yield the answer's text as it is produced. Closing the iterator stops generation."""
         for update in self.stream_chat(messages, **kwargs):  # type: ignore[arg-type]
@@ -184,6 +206,10 @@ class TextGenService:
         yield StreamUpdate(delta="", text=text, result=result)
 
     # --- information ----------------------------------------------------------------------
+
+    def sent_parameters(self, *, mode: Mode | None = None, **params: object) -> dict[str, object]:
+        """The parameters exactly as the backend will pass them on (after defaults and the clamp)."""
+        return self.backend(mode).sent_parameters(resolve_params(self.settings, params).params)
 
     def get_model_info(self) -> dict[str, object]:
         """The spec's fields plus device, context window, usage and cache figures. No secrets."""
