@@ -15,8 +15,7 @@ import pytest
 from core.config import Settings
 from core.model_files import conversion_folder, embedded_gguf
 from core.service import TextGenService
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach the Hub
+from openai_server import RunningServer, start_transformers_server
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +49,25 @@ def converted_model_dir(local_service: TextGenService, cache_dir: Path) -> Path:
     folder = conversion_folder(embedded_gguf(), cache_dir)
     assert (folder / "config.json").is_file(), folder
     return folder
+
+
+@pytest.fixture(scope="session")
+def openai_server(converted_model_dir: Path) -> Iterator[RunningServer]:
+    """A real `transformers serve` on 127.0.0.1 serving the embedded model (greedy decoding)."""
+    server = start_transformers_server(converted_model_dir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def api_service(openai_server: RunningServer, tmp_path: Path) -> TextGenService:
+    """A service in API mode against the real server, with a fresh cache and usage counters."""
+    settings = Settings(
+        base_url=openai_server.base_url,
+        model=openai_server.model,
+        token="hf_FAKE_TOKEN_for_api_tests_0123456789",
+        timeout_s=120,
+        retry_backoff_s=0.01,
+        cache_dir=tmp_path,
+    )
+    return TextGenService(settings)

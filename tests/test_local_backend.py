@@ -140,3 +140,16 @@ def test_a_second_start_loads_the_converted_copy(local_service: TextGenService) 
     assert backend.loaded_from.startswith("cache:")
     info = local_service.get_model_info()
     assert (info["initialized"], info["device"], info["context_window"]) == (True, "cpu", 2048)
+
+
+def test_a_batch_answers_like_single_calls_and_keeps_a_bad_item_in_its_place(fresh_local_service: TextGenService) -> None:
+    questions = ["What is grace?", "   ", "Who was Moses?", "Where was Jesus born?"]
+    batch = fresh_local_service.chat_batch(questions, max_new_tokens=24, temperature=0)
+    assert isinstance(batch[1], GenerationError) and "question is empty" in str(batch[1])
+    answers = [r for r in batch if not isinstance(r, GenerationError)]
+    assert [r.output_tokens for r in answers] == [24, 24, 24] or all(0 < r.output_tokens <= 24 for r in answers)
+    alone = TextGenService(fresh_local_service.settings, backends={"local": fresh_local_service.backend()})
+    for question, result in zip([questions[0], questions[2], questions[3]], answers, strict=True):
+        assert result.text == alone.chat(question, max_new_tokens=24, temperature=0, repetition_penalty=1.1).text
+    again = fresh_local_service.chat_batch([questions[0]], max_new_tokens=24, temperature=0)
+    assert again[0].cached and again[0].text == answers[0].text

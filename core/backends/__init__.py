@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from core.config import Mode, Settings
 from core.params import ChatMessage, GenerationParams
@@ -47,6 +47,17 @@ class Backend(Protocol):
 
     def sent_parameters(self, params: GenerationParams) -> dict[str, object]:
         """The parameters exactly as this backend passes them on, for display and export."""
+        ...
+
+
+@runtime_checkable
+class BatchingBackend(Protocol):
+    """A backend that answers several prompts in one pass (the local model)."""
+
+    def generate_batch(
+        self, conversations: list[list[ChatMessage]], params: GenerationParams
+    ) -> list[StreamEvent | BaseException]:
+        """One final event per conversation, with the whole answer in ``text``."""
         ...
 
 

@@ -10,6 +10,7 @@ ignore ``max_tokens``.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +24,8 @@ from core.config import Settings
 from core.errors import EndpointError, EndpointUnreachableError, GenerationError, StreamInterruptedError
 from core.params import ChatMessage, GenerationParams
 from core.results import StreamEvent, TokenUsage
+
+logger = logging.getLogger("scribes.textgen")
 
 _NETWORK_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
 for _module in ("httpx2", "httpx"):  # huggingface_hub 2 uses httpx2; 1.x used httpx
@@ -46,6 +49,9 @@ class InferenceAPIBackend:
         self._settings = settings
         self._usage = UsageMeter()
         self._target = settings.public_base_url or settings.provider or "Hugging Face Inference Providers"
+        # TGI and vLLM take repetition_penalty / top_k beyond the OpenAI fields; some servers
+        # refuse unknown fields with a 400/422. The first such refusal turns them off for good.
+        self._extras_accepted = bool(settings.base_url)
 
     # --- Protocol -------------------------------------------------------------------------
 
@@ -78,10 +84,13 @@ class InferenceAPIBackend:
             sent["seed"] = params.seed
         if params.stop:
             sent["stop"] = list(params.stop)
-        if self._settings.base_url:  # TGI and vLLM take these; the HF router's providers may refuse them
-            sent["extra_body"] = {"repetition_penalty": params.repetition_penalty}
+        extras: dict[str, object] = {}
+        if self._extras_accepted:
+            extras["repetition_penalty"] = params.repetition_penalty
             if params.top_k:
-                sent["extra_body"]["top_k"] = params.top_k  # type: ignore[index]
+                extras["top_k"] = params.top_k
+        if extras:
+            sent["extra_body"] = extras
         return sent
 
     def stream(self, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event) -> Iterator[StreamEvent]:
@@ -97,18 +106,18 @@ class InferenceAPIBackend:
             for chunk in _guarded(chunks, self._settings.timeout_s, deadline, self._target):
                 if chunk.usage is not None:
                     prompt_tokens, output_tokens = chunk.usage.prompt_tokens, chunk.usage.completion_tokens
-                for choice in chunk.choices or []:
-                    piece = (choice.delta.content if choice.delta else None) or ""
-                    if piece:
-                        text_parts += 1
-                        received += piece
-                        yield StreamEvent(text=piece)
-                    finish = choice.finish_reason or finish
+                choice = chunk.choices[0] if chunk.choices else None
+                piece = (choice.delta.content if choice and choice.delta else None) or ""
+                if piece and text_parts >= params.max_new_tokens:
+                    finish = "length"  # the server ignores max_tokens: stop reading at the limit
+                    break
+                if piece:
+                    text_parts += 1
+                    received += piece
+                    yield StreamEvent(text=piece)
+                finish = (choice.finish_reason if choice else None) or finish
                 if cancel.is_set():
                     finish = "cancelled"
-                    break
-                if text_parts >= params.max_new_tokens and not finish:
-                    finish = "length"  # the server ignored max_tokens: stop reading
                     break
                 if finish and prompt_tokens is not None:
                     break
@@ -160,7 +169,12 @@ class InferenceAPIBackend:
                 )
             )
         except BaseException as error:
-            raise _translate(error, self._target, self._settings.model, self._settings.timeout_s) from error
+            translated = _translate(error, self._target, self._settings.model, self._settings.timeout_s)
+            if "extra_body" in sent and isinstance(translated, EndpointError) and translated.status_code in (400, 422):
+                self._extras_accepted = False
+                logger.warning("the endpoint refused repetition_penalty/top_k (%s); sending OpenAI fields only", translated.status_code)
+                return self._call(client, messages, params)
+            raise translated from error
 
 
 def _guarded(chunks: Iterator[object], timeout_s: float, deadline: float, target: str) -> Iterator[object]:
@@ -189,6 +203,11 @@ def _translate(error: BaseException, target: str, model: str | None, timeout_s: 
         return EndpointError(f"The model at {target} is overloaded right now.", status_code=503, transient=True)
     if isinstance(error, TextGenerationError):
         return EndpointError(f"The endpoint at {target} reported an error: {_short(str(error))}", transient=False)
+    if type(error).__name__ == "OfflineModeIsEnabled":
+        return EndpointError(
+            "HF_HUB_OFFLINE is set, and it blocks every request, even to HF_BASE_URL. Unset it to use API mode.",
+            transient=False,
+        )
     if isinstance(error, TimeoutError) or "timeout" in type(error).__name__.lower():
         return EndpointUnreachableError(f"The endpoint at {target} did not answer within {timeout_s:g} seconds.")
     if isinstance(error, _NETWORK_ERRORS):

@@ -130,7 +130,53 @@ class LocalTransformersBackend:
                     ) from error
                 logger.warning("CUDA out of memory: cache emptied, trying once more")
 
+    def generate_batch(self, conversations: list[list[ChatMessage]], params: GenerationParams) -> list[StreamEvent | BaseException]:
+        """Answer several conversations in one left-padded ``generate`` call.
+
+        On a CPU one token for eight sequences costs little more than for one, so a batch
+        of eight runs several times faster than eight single calls.
+        """
+        prompts = [
+            self._tokenizer.apply_chat_template([m.as_dict() for m in messages], add_generation_prompt=True, tokenize=False)
+            for messages in conversations
+        ]
+        padding_side = self._tokenizer.padding_side
+        self._tokenizer.padding_side = "left"  # new tokens must follow each prompt directly
+        try:
+            inputs = self._tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self._device)
+        finally:
+            self._tokenizer.padding_side = padding_side
+        with self._lock:
+            if params.seed is not None:
+                torch.manual_seed(params.seed)
+            with torch.inference_mode():
+                sequences = self._model.generate(**inputs, **self._generate_kwargs(params))
+        width = inputs["input_ids"].shape[1]
+        stop_ids = self._stop_token_ids()
+        events: list[StreamEvent | BaseException] = []
+        for row, generated in enumerate(sequences[:, width:].tolist()):
+            end = next((i for i, token in enumerate(generated) if token in stop_ids), None)
+            tokens = generated if end is None else generated[:end]
+            prompt_tokens = int(inputs["attention_mask"][row].sum())
+            self._usage.add(prompt_tokens, len(tokens))
+            events.append(
+                StreamEvent(
+                    text=self._tokenizer.decode(tokens, skip_special_tokens=True),
+                    finish_reason="stop" if end is not None else "length",
+                    prompt_tokens=prompt_tokens,
+                    output_tokens=len(tokens),
+                )
+            )
+        return events
+
     # --- internals ------------------------------------------------------------------------
+
+    def _stop_token_ids(self) -> set[int]:
+        eos = self._model.generation_config.eos_token_id
+        ids = set(eos if isinstance(eos, list) else [eos])
+        if self._tokenizer.pad_token_id is not None:
+            ids.add(self._tokenizer.pad_token_id)
+        return ids - {None}
 
     def _encode(self, messages: list[ChatMessage]) -> dict[str, torch.Tensor]:
         encoded = self._tokenizer.apply_chat_template(
@@ -187,9 +233,7 @@ class LocalTransformersBackend:
         output_tokens = 0
         if isinstance(sequences, torch.Tensor):
             generated = sequences[0, prompt_tokens:].tolist()
-            eos = self._model.generation_config.eos_token_id
-            eos_ids = set(eos if isinstance(eos, list) else [eos])
-            if generated and generated[-1] in eos_ids:
+            if generated and generated[-1] in self._stop_token_ids():
                 generated = generated[:-1]
             output_tokens = len(generated)
         if stopped:
