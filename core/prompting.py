@@ -17,6 +17,17 @@ from core.results import TruncationReport
 
 TokenCounter = Callable[[list[ChatMessage]], int]
 
+#: The pastoral-assistant instructions used by the Chat tab, the Tune tab and the evaluation
+#: runner unless a person writes their own.
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a warm, careful pastoral assistant. Answer questions about the Bible and the "
+    "Christian life in plain words. Support what you say with Bible verses, cited by book, "
+    "chapter and verse (for example John 3:16), and quote them accurately. If the Bible does "
+    "not address something, or a verse or book does not exist, say so rather than inventing one. "
+    "For matters of health, safety or crisis, gently encourage the person to seek help from a "
+    "pastor, doctor or counsellor."
+)
+
 _ELISION = " […] "
 _MAX_QUESTION_CUTS = 8
 

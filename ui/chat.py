@@ -1,22 +1,31 @@
-"""The Chat tab: pastors ask questions and watch answers stream in."""
+"""The Chat tab: pastors ask questions, watch answers stream in, and check the verses cited."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import gradio as gr
+import pandas as pd
 
 from core import GenerationError, StreamInterruptedError, get_textgen_service
+from core.feedback import Feedback, FeedbackStore, append_to_question_set
+from core.prompting import DEFAULT_SYSTEM_PROMPT
 from core.results import GenerationResult
+from ui.citations import citations_markdown
+from ui.presets import Sampling
 
-DEFAULT_SYSTEM_PROMPT = (
-    "You are a warm, careful pastoral assistant. Answer questions about the Bible and the "
-    "Christian life in plain words. Support what you say with Bible verses, cited by book, "
-    "chapter and verse (for example John 3:16), and quote them accurately. If the Bible does "
-    "not address something, or a verse or book does not exist, say so rather than inventing one. "
-    "For matters of health, safety or crisis, gently encourage the person to seek help from a "
-    "pastor, doctor or counsellor."
-)
+EVAL_SETS = Path(__file__).resolve().parent.parent / "eval_sets"
+EXAMPLES_PER_SET = 2
+
+
+def example_questions() -> list[str]:
+    """A couple of questions from each shipped question set."""
+    questions: list[str] = []
+    for path in sorted(EVAL_SETS.glob("*.csv")):
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        questions += frame["question"].head(EXAMPLES_PER_SET).tolist()
+    return questions
 
 
 def describe_result(result: GenerationResult) -> str:
@@ -24,9 +33,9 @@ def describe_result(result: GenerationResult) -> str:
     figures = f"{result.output_tokens} tokens · {result.duration_ms / 1000:.1f} s · {result.tokens_per_s:.1f} tokens/s"
     notes = []
     if result.validation.repetitive:
-        notes.append("⚠ The answer repeats itself.")
+        notes.append("⚠️ The answer repeats itself.")
     if result.validation.too_short:
-        notes.append("⚠ The answer is very short.")
+        notes.append("⚠️ The answer is very short.")
     if result.validation.hit_token_limit:
         notes.append(f"The answer reached the {result.params.max_new_tokens}-token limit and may be cut off.")
     if result.truncation:
@@ -36,24 +45,61 @@ def describe_result(result: GenerationResult) -> str:
     return "  \n".join([figures, *notes])
 
 
-def respond(message: str, history: list[dict], system_prompt: str, context: str) -> Iterator[tuple[str, str]]:
+def respond(
+    message: str, history: list[dict], system_prompt: str, context: str, sampling: Sampling, mode: str | None
+) -> Iterator[tuple[str, str]]:
     """Stream one answer; errors become plain sentences and the chat stays usable."""
     messages = [{"role": m["role"], "content": m["content"]} for m in history if isinstance(m.get("content"), str)]
     messages.append({"role": "user", "content": message})
     passages = [p for p in context.split("\n\n") if p.strip()] if context else []
-    text = ""
     try:
-        for update in get_textgen_service().stream_chat(messages, system_prompt=system_prompt or None, context=passages):
-            text = update.text
-            yield text, describe_result(update.result) if update.result else ""
+        stream = get_textgen_service().stream_chat(
+            messages, system_prompt=system_prompt or None, context=passages, mode=mode, **sampling.as_params()
+        )
+        for update in stream:
+            if update.result is None:
+                yield update.text, ""
+            else:
+                yield update.text, citations_markdown(update.text) + "\n\n" + describe_result(update.result)
     except StreamInterruptedError as error:
-        yield error.partial_text, f"⚠ {error.message}"
+        yield error.partial_text, f"⚠️ {error.message}"
     except GenerationError as error:
         raise gr.Error(error.message, print_exception=False) from error
 
 
-def build_chat_tab() -> None:
-    with gr.Tab("Chat"):
+def _exchange(history: list[dict], index: int) -> tuple[str, str]:
+    """The question and answer around the assistant message at ``index``."""
+    answer = history[index]["content"]
+    question = next((m["content"] for m in reversed(history[:index]) if m["role"] == "user"), "")
+    return str(question), str(answer)
+
+
+def save_feedback(data: gr.LikeData, history: list[dict], sampling: Sampling, system_prompt: str, mode: str | None) -> None:
+    """👍/👎 on an answer, stored with its question and the settings that produced it."""
+    if data.liked is None or not history:
+        return
+    index = data.index if isinstance(data.index, int) else data.index[0]
+    question, answer = _exchange(history, index)
+    service = get_textgen_service()
+    settings = {**sampling.as_params(), "system_prompt": system_prompt, "mode": mode or service.settings.mode, "model": service.get_model_info()["model_name"]}
+    FeedbackStore(service.settings.data_dir).add(Feedback(question, answer, bool(data.liked), settings))
+    gr.Info("Thanks: your feedback is saved.")
+
+
+def add_to_question_set(history: list[dict], notes: str) -> str:
+    """Turn the last answer into an evaluation case (scored as it is in the Evaluate tab)."""
+    answers = [i for i, m in enumerate(history) if m["role"] == "assistant"]
+    if not answers:
+        raise gr.Error("There is no answer yet to add.", print_exception=False)
+    question, answer = _exchange(history, answers[-1])
+    path = get_textgen_service().settings.data_dir / "question_sets" / "from_chat.csv"
+    row_id = append_to_question_set(path, question=question, answer=answer, notes=notes)
+    gr.Info(f"Added as {row_id} to the question set “from_chat”. Open it in the Evaluate tab.")
+    return ""
+
+
+def build_chat_tab(sampling: gr.State, mode: gr.State) -> None:
+    with gr.Tab("Chat", id="chat"):
         with gr.Accordion("Instructions and context", open=False):
             system_prompt = gr.Textbox(DEFAULT_SYSTEM_PROMPT, label="System prompt", lines=4)
             context = gr.Textbox(
@@ -61,13 +107,24 @@ def build_chat_tab() -> None:
                 lines=4,
                 placeholder="Passages or sermon notes the answer must rest on. Separate passages with a blank line.",
             )
-        details = gr.Markdown(elem_id="answer-details")
+            sampling_note = gr.Markdown(f"Sampling: {sampling.value.describe()}")
+        chatbot = gr.Chatbot(label="Answers", elem_id="chat-answers", height=460, feedback_options=("Like", "Dislike"))
+        question = gr.Textbox(placeholder="Ask a question about the Bible…", label="Question", elem_id="chat-question", submit_btn=True, stop_btn=True)
+        details = gr.Markdown(elem_id="answer-details", render=False)
         gr.ChatInterface(
             respond,
-            additional_inputs=[system_prompt, context],
+            chatbot=chatbot,
+            textbox=question,
+            additional_inputs=[system_prompt, context, sampling, mode],
             additional_outputs=[details],
             editable=True,
-            chatbot=gr.Chatbot(label="Answers", elem_id="chat-answers", height=480),
-            textbox=gr.Textbox(placeholder="Ask a question about the Bible…", label="Question", elem_id="chat-question"),
             api_name="chat",
         )
+        details.render()  # under the chat, where people look after reading the answer
+        gr.Examples(example_questions(), inputs=[question], label="Example questions")
+        with gr.Accordion("Doubt an answer? Add it to a question set", open=False):
+            notes = gr.Textbox(label="What is wrong with it (optional)", lines=2)
+            add = gr.Button("Add the last answer to a question set")
+    chatbot.like(save_feedback, [chatbot, sampling, system_prompt, mode], None, api_visibility="private")
+    add.click(add_to_question_set, [chatbot, notes], notes, api_visibility="private")
+    sampling.change(lambda s: f"Sampling: {s.describe()}", sampling, sampling_note, api_visibility="private")
