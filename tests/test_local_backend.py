@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+from dataclasses import replace
 import time
 from collections.abc import Iterator
 
@@ -11,7 +13,7 @@ import pytest
 import torch
 
 from core.backends.local import LocalTransformersBackend
-from core.errors import GenerationError
+from core.errors import GenerationError, OutputValidationError
 from core.service import TextGenService
 
 QUESTION = "What does the Bible say about grace?"
@@ -153,3 +155,21 @@ def test_a_batch_answers_like_single_calls_and_keeps_a_bad_item_in_its_place(fre
         assert result.text == alone.chat(question, max_new_tokens=24, temperature=0, repetition_penalty=1.1).text
     again = fresh_local_service.chat_batch([questions[0]], max_new_tokens=24, temperature=0)
     assert again[0].cached and again[0].text == answers[0].text
+
+
+def test_strict_validation_raises_with_the_answer_attached(local_service: TextGenService) -> None:
+    strict = TextGenService(replace(local_service.settings, strict_validation=True, min_answer_chars=5000), backends={"local": local_service.backend()})
+    with pytest.raises(OutputValidationError, match=r"failed validation \(too_short") as caught:
+        strict.chat(QUESTION, max_new_tokens=8, temperature=0)
+    assert caught.value.result.text and caught.value.result.validation.too_short
+
+
+def test_one_json_log_line_per_generation_with_its_figures(fresh_local_service: TextGenService, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="scribes.textgen")
+    fresh_local_service.chat("What is hope?", max_new_tokens=6, temperature=0)
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith('{"event": "generation"')]
+    assert len(lines) == 1
+    line = lines[0]
+    assert {"backend", "model", "duration_ms", "ttft_ms", "prompt_tokens", "output_tokens", "tokens_per_s", "attempts", "outcome"} <= set(line)
+    assert (line["outcome"], line["output_tokens"], line["attempts"]) == ("ok", 6, 1)
+    assert "prompt" not in line  # prompts are logged only when HF_LOG_PROMPTS asks for it
