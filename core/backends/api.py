@@ -96,7 +96,7 @@ class InferenceAPIBackend:
     def stream(self, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event) -> Iterator[StreamEvent]:
         deadline = time.monotonic() + self._settings.timeout_s
         client = self._client()
-        text_parts = 0
+        chunk_count = text_parts = 0
         received = ""
         finish: str | None = None
         prompt_tokens: int | None = None
@@ -104,6 +104,7 @@ class InferenceAPIBackend:
         try:
             chunks = self._call(client, messages, params)
             for chunk in _guarded(chunks, self._settings.timeout_s, deadline, self._target):
+                chunk_count += 1
                 if chunk.usage is not None:
                     prompt_tokens, output_tokens = chunk.usage.prompt_tokens, chunk.usage.completion_tokens
                 choice = chunk.choices[0] if chunk.choices else None
@@ -129,6 +130,8 @@ class InferenceAPIBackend:
             raise
         finally:
             client.close()
+        if chunk_count == 0:  # e.g. a web page at HF_BASE_URL: its lines are not server-sent events
+            raise EndpointError(f"The endpoint at {self._target} sent a reply that is not valid chat-completion data.", transient=False)
         if finish is None:
             error = EndpointUnreachableError(f"The endpoint at {self._target} ended the answer without finishing it.")
             if received:
@@ -171,10 +174,19 @@ class InferenceAPIBackend:
         except BaseException as error:
             translated = _translate(error, self._target, self._settings.model, self._settings.timeout_s)
             if "extra_body" in sent and isinstance(translated, EndpointError) and translated.status_code in (400, 422):
-                self._extras_accepted = False
-                logger.warning("the endpoint refused repetition_penalty/top_k (%s); sending OpenAI fields only", translated.status_code)
-                return self._call(client, messages, params)
+                return self._call_without_extras(client, messages, params, refusal=translated)
             raise translated from error
+
+    def _call_without_extras(self, client: InferenceClient, messages: list[ChatMessage], params: GenerationParams, *, refusal: EndpointError) -> Iterator[object]:
+        """Try once more with OpenAI fields only; if that is accepted, the extras were the problem."""
+        self._extras_accepted = False
+        try:
+            chunks = self._call(client, messages, params)
+        except GenerationError:
+            self._extras_accepted = True  # refused for another reason (say, a prompt too long)
+            raise refusal from None
+        logger.warning("the endpoint refused repetition_penalty/top_k (%s); sending OpenAI fields only", refusal.status_code)
+        return chunks
 
 
 def _guarded(chunks: Iterator[object], timeout_s: float, deadline: float, target: str) -> Iterator[object]:
