@@ -1,0 +1,165 @@
+"""The evaluation command line: a real run on the embedded model, Ctrl-C and resume, bad input.
+
+The end-to-end tests start ``python -m core.evaluate`` as a person would, in local mode
+with the Hub switched off; the bad-input table calls :func:`core.evaluate.main` in-process
+(same code, no model start-up) and one case checks the real process's exit code and output.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.config import Settings
+from core.evaluate import EXIT_BAD_INPUT, EXIT_INTERRUPTED, main
+from core.evaluation import INPUT_COLUMNS, RESULT_COLUMNS, load_results
+from core.service import TextGenService
+
+ROOT = Path(__file__).resolve().parent.parent
+SET = ROOT / "eval_sets" / "bible_knowledge.csv"
+RUN_TIMEOUT_S = 240
+
+
+def _environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"HF_USE_API": "false", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
+    # One torch thread: on a small shared test machine two spinning threads run 2-3 times
+    # slower as soon as another process holds a core.
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env
+
+
+def _start(*args: str | Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "core.evaluate", *map(str, args)],
+        cwd=ROOT,
+        env=_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "core.evaluate", *map(str, args)],
+        cwd=ROOT, env=_environment(), capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False,
+    )
+
+
+def _csv_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames or []), list(reader)
+
+
+@pytest.mark.slow
+def test_a_local_run_writes_every_column_and_prints_the_summary(tmp_path: Path) -> None:
+    output, json_output = tmp_path / "results.csv", tmp_path / "results.json"
+
+    done = _run(SET, "--limit", "3", "--max-new-tokens", "48", "--output", output, "--json", json_output)
+
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    columns, rows = _csv_rows(output)
+    assert columns == [*INPUT_COLUMNS, *RESULT_COLUMNS]
+    assert [row["id"] for row in rows] == ["knowledge-001", "knowledge-002", "knowledge-003"]
+    for row in rows:
+        assert row["answer"].strip() and row["answer_source"] == "generated" and row["error"] == ""
+        assert 1 <= int(row["output_tokens"]) <= 48 and row["within_token_limit"] == "True"
+        assert row["finish_reason"] in ("stop", "length") and float(row["latency_ms"]) > 0
+        assert row["degenerate"] in ("True", "False") and row["distinct_1"] != ""
+    assert rows[0]["expected_references"] == "Luke 2:4-7; Matthew 2:1"
+    assert "Rows           3: 3 answered (3 generated, 0 given), 0 errors (0.0%)" in done.stdout
+    assert "Token limit    3 of 3 generated answers within 400 tokens (100.0%)" in done.stdout
+    assert json_output.is_file() and len(load_results(json_output)) == 3
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_finished_rows_and_resume_finishes_the_run(tmp_path: Path) -> None:
+    output = tmp_path / "results.csv"
+    process = _start(SET, "--limit", "3", "--batch-size", "1", "--max-new-tokens", "48", "--temperature", "0", "--output", output)
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while time.monotonic() < deadline and process.poll() is None:
+        if output.is_file() and len(_csv_rows(output)[1]) >= 1:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
+
+    assert process.returncode == EXIT_INTERRUPTED, stderr
+    assert "Traceback" not in stderr
+    saved = [row["id"] for row in _csv_rows(output)[1]]
+    assert 1 <= len(saved) < 3 and saved == ["knowledge-001", "knowledge-002"][: len(saved)]
+    assert f"Stopped with Ctrl-C; {len(saved)} of 3 rows saved to {output}. Add --resume to continue." in stderr
+
+    resumed = _run(SET, "--limit", "3", "--max-new-tokens", "48", "--temperature", "0", "--output", output, "--resume")
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"Resumed: {len(saved)} row(s) were already answered in {output}." in resumed.stderr
+    assert [row["id"] for row in _csv_rows(output)[1]] == ["knowledge-001", "knowledge-002", "knowledge-003"]
+
+
+def test_bad_input_exits_with_2_and_one_plain_message(tmp_path: Path) -> None:
+    bad = tmp_path / "set.csv"
+    bad.write_bytes(b"id,question\nq1,What is grace?\nq2,\n")
+
+    done = _run(bad, "--output", tmp_path / "results.csv")
+
+    assert done.returncode == EXIT_BAD_INPUT
+    assert done.stderr == "error: set.csv, row 3, column B (question): the question is empty. Write a question or delete the row.\n"
+    assert done.stdout == "" and not (tmp_path / "results.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        pytest.param(
+            b"question,expected_references\nWhat is grace?,Ephesians 2:88\n", [],
+            "error: set.csv, row 2, column B (expected_references): the expected reference 'Ephesians 2:88' in "
+            "'Ephesians 2:88' does not exist: verse 88 is past the end of Ephesians 2, which has 22 verses.",
+            id="bad-reference",
+        ),
+        pytest.param(b"question\nWhat is grace?\n", ["--temperature", "5"], "error: temperature=5.0 is out of range. Allowed: 0 to 2.", id="temperature"),
+        pytest.param(b"question\nWhat is grace?\n", ["--top-p", "0"], "error: top_p=0 would allow no token at all. Allowed: more than 0 up to 1.", id="top-p"),
+        pytest.param(
+            b"question\nWhat is grace?\n", ["--mode", "api"],
+            "error: API mode is not available here (available: local). API mode needs HF_TOKEN or HF_BASE_URL.",
+            id="api-without-endpoint",
+        ),
+        pytest.param(None, [], "error: set.csv: there is no such file", id="missing-file"),
+    ],
+)
+def test_bad_input_table(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | None, args: list[str], message: str) -> None:
+    question_set = tmp_path / "set.csv"
+    if content is not None:
+        question_set.write_bytes(content)
+
+    status = main([str(question_set), "--output", str(tmp_path / "out.csv"), *args], service=TextGenService(Settings(use_api=False)))
+
+    assert status == EXIT_BAD_INPUT
+    assert capsys.readouterr().err.splitlines()[-1].startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--limit", "0"], "argument --limit: '0' must be at least 1"),
+        (["--batch-size", "two"], "argument --batch-size: 'two' is not a whole number"),
+        (["--temperature", "warm"], "argument --temperature: 'warm' is not a number"),
+        (["--mode", "cloud"], "argument --mode: invalid choice: 'cloud'"),  # the choices' quoting varies by Python version
+    ],
+)
+def test_bad_arguments_exit_with_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main([str(SET), "--output", str(tmp_path / "out.csv"), *args])
+
+    assert caught.value.code == EXIT_BAD_INPUT
+    assert capsys.readouterr().err.splitlines()[-1].startswith(f"python -m core.evaluate: error: {message}")
