@@ -202,3 +202,26 @@ def _parse(values: Mapping[str, str]) -> dict[str, object]:
         if value is not None:
             parsed[var.field_name] = value
     return parsed
+
+
+#: Generation parameters that an environment variable makes the service's default.
+_DEFAULT_SETTING_FIELDS = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "repetition_penalty": "repetition_penalty",
+    "max_new_tokens": "max_output_tokens",
+}
+
+
+def env_lines(params: Mapping[str, object]) -> list[str]:
+    """``.env`` lines that make these generation parameters the service's defaults.
+
+    Only the parameters that have a variable are written (top_k, seed and stop sequences
+    are per request), so the lines can be pasted into a Space's settings as they are.
+    """
+    names = {var.field_name: var.names[0] for var in _VARIABLES}
+    return [
+        f"{names[field_name]}={params[param]:g}" if isinstance(params[param], float) else f"{names[field_name]}={params[param]}"
+        for param, field_name in _DEFAULT_SETTING_FIELDS.items()
+        if params.get(param) is not None
+    ]
