@@ -1,4 +1,4 @@
-"""Scribes TextGen Studio: the Gradio app that Hugging Face Spaces runs."""
+"""Scribes TextGen Studio: the Gradio app that Hugging Face Spaces runs. Assembles the tabs."""
 
 from __future__ import annotations
 
@@ -7,13 +7,29 @@ import os
 
 import gradio as gr
 
+from core import get_textgen_service
 from ui.chat import build_chat_tab
+from ui.evaluate import build_evaluate_tab
+from ui.presets import factual
+from ui.status import build_status_panel
+from ui.tune import build_tune_tab
 
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 
+#: API-mode chats wait on the network, not the CPU, so many run at once; the local model
+#: serialises itself with a lock. Beyond the queue's size, people get a "busy" message.
+CONCURRENCY_LIMIT = 64
+QUEUE_SIZE = 256
+
 with gr.Blocks(title="Scribes TextGen Studio") as demo:
-    gr.Markdown("# Scribes TextGen Studio")
-    build_chat_tab()
+    gr.Markdown("# Scribes TextGen Studio\nTest, tune and evaluate answers to Bible and pastoral questions.")
+    sampling = gr.State(factual(get_textgen_service().settings))  # per browser session
+    mode = gr.State(None)  # None: the configured backend
+    build_status_panel(mode)
+    with gr.Tabs() as tabs:
+        build_chat_tab(sampling, mode)
+        build_tune_tab(sampling, mode, tabs)
+        build_evaluate_tab(sampling, mode)
 
 
 def launch_settings() -> dict[str, object]:
@@ -22,8 +38,9 @@ def launch_settings() -> dict[str, object]:
     return {
         "server_name": os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0" if on_spaces else "127.0.0.1"),
         "server_port": int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        "max_threads": CONCURRENCY_LIMIT + 16,
     }
 
 
 if __name__ == "__main__":
-    demo.queue().launch(**launch_settings())
+    demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_SIZE).launch(**launch_settings())

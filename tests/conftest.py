@@ -15,6 +15,7 @@ import pytest
 from core.config import Settings
 from core.model_files import conversion_folder, embedded_gguf
 from core.service import TextGenService
+from app_process import RunningApp, start_app
 from openai_server import RunningServer, start_transformers_server
 
 
@@ -71,3 +72,11 @@ def api_service(openai_server: RunningServer, tmp_path: Path) -> TextGenService:
         cache_dir=tmp_path,
     )
     return TextGenService(settings)
+
+
+@pytest.fixture(scope="session")
+def local_app(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterator[RunningApp]:
+    """The app in local mode on the embedded model, with its own data folder."""
+    app = start_app({"HF_USE_API": "false", "SCRIBES_CACHE_DIR": str(cache_dir), "SCRIBES_DATA_DIR": str(tmp_path_factory.mktemp("data"))})
+    yield app
+    app.stop()

@@ -1,0 +1,54 @@
+"""The launched app through its real HTTP API (gradio_client), as Spaces would serve it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+
+from app_process import RunningApp, free_port, start_app
+
+
+@pytest.fixture(scope="session")
+def dead_endpoint_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    """The app in API mode pointed at a port where nothing listens."""
+    app = start_app(
+        {
+            "HF_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
+            "HF_TOKEN": "hf_FAKE_TOKEN_app_tests_0123456789",
+            "HF_RETRY_ATTEMPTS": "2",
+            "HF_RETRY_BACKOFF": "0.1",
+            "SCRIBES_DATA_DIR": str(tmp_path_factory.mktemp("data")),
+        }
+    )
+    yield app
+    app.stop()
+
+
+def test_a_chat_answer_from_the_embedded_model(local_app: RunningApp) -> None:
+    client = Client(local_app.url, verbose=False)
+    answer, details = client.predict("What does John 3:16 say?", "Answer in one sentence.", "", api_name="/chat")
+    assert isinstance(answer, str) and len(answer.split()) >= 3
+    assert "tokens" in details and "tokens/s" in details
+
+
+def test_an_unreachable_endpoint_gives_a_readable_message(dead_endpoint_app: RunningApp) -> None:
+    client = Client(dead_endpoint_app.url, verbose=False)
+    with pytest.raises(Exception) as caught:
+        client.predict("What is grace?", "", "", api_name="/chat")
+    message = str(caught.value)
+    assert "Could not reach the endpoint at http://127.0.0.1" in message and "tried 2 times" in message
+    assert "Traceback" not in message and "hf_FAKE_TOKEN" not in message
+    assert "hf_FAKE_TOKEN" not in dead_endpoint_app.log_path.read_text()
+
+
+def test_a_compare_run_gives_one_answer_per_setting(local_app: RunningApp) -> None:
+    client = Client(local_app.url, verbose=False)
+    # columns A-D: temperature, top_p, top_k, repetition penalty, max new tokens
+    sliders = [0.0, 1.0, 0, 1.1, 12, 0.9, 0.9, 40, 1.0, 12, 1.0, 0.95, 0, 1.05, 12, 0.0, 1.0, 0, 1.1, 12]
+    outputs = client.predict(3, "What is grace?", "", 42, "", *sliders, api_name="/compare")
+    answers, figures = outputs[:4], outputs[4:]
+    assert all(a.strip() for a in answers[:3]) and answers[3] == ""  # three settings asked for, three answers
+    assert all("tokens/s" in f and "Citations:" in f for f in figures[:3]) and figures[3] == ""
