@@ -44,7 +44,14 @@ def _start(*args: str | Path) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )
+
+
+def _ctrl_c_as_in_a_terminal() -> None:
+    """A shell's background job (as CI may run us) starts with SIGINT ignored, and Python
+    then installs no KeyboardInterrupt handler; a person at a terminal has the default."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _run(*args: str | Path) -> subprocess.CompletedProcess[str]:
