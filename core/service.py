@@ -27,6 +27,9 @@ from core.validation import validate_output
 
 MessagesLike = str | Sequence[ChatMessage | Mapping[str, str]]
 
+#: Signed-in visitors whose API backends are kept; the least recent are dropped first.
+MAX_VISITOR_VIEWS = 256
+
 
 @dataclass
 class _Prepared:
@@ -61,6 +64,27 @@ class TextGenService:
         self._load_lock = threading.Lock()
         self._cache: LRUCache[GenerationResult] = LRUCache(settings.cache_size)
         self._policy = RetryPolicy.from_settings(settings)
+        self._host: TextGenService | None = None  # set on a visitor's view (see ``for_token``)
+        self._visitors: LRUCache[TextGenService] = LRUCache(MAX_VISITOR_VIEWS)
+
+    def for_token(self, token: str | None) -> TextGenService:
+        """This service as a signed-in visitor uses it: API requests carry the visitor's token.
+
+        On Spaces, "Sign in with Hugging Face" gives each visitor a token of their own, so
+        API mode bills them rather than the host (whose token stays the fallback). The view
+        shares the host's local model and answer cache; only the API backend, and so its
+        usage counts, is the visitor's. Views are kept per token, a bounded number of them.
+        """
+        if not token or token == self.settings.token:
+            return self
+        host = self._host or self
+        view = host._visitors.get(token)
+        if view is None:
+            # same default mode as the host's; the visitor may switch to API (now available)
+            view = TextGenService(replace(host.settings, token=token, use_api=host.settings.mode == "api"))
+            view._host, view._cache = host, host._cache
+            host._visitors.put(token, view)
+        return view
 
     # --- backends -------------------------------------------------------------------------
 
@@ -75,6 +99,8 @@ class TextGenService:
         mode = mode or self.settings.mode
         if mode not in self.available_modes:
             raise GenerationError("API mode needs HF_TOKEN or HF_BASE_URL to be set by whoever hosts this app.")
+        if mode == "local" and self._host is not None:
+            return self._host.backend("local")  # one local model per process, whoever asks
         backend = self._backends.get(mode)
         if backend is None:
             with self._load_lock:
@@ -85,7 +111,12 @@ class TextGenService:
         return backend
 
     def is_loaded(self, mode: Mode | None = None) -> bool:
-        return (mode or self.settings.mode) in self._backends
+        return self._loaded_backend(mode or self.settings.mode) is not None
+
+    def _loaded_backend(self, mode: Mode) -> Backend | None:
+        if mode == "local" and self._host is not None:
+            return self._host._loaded_backend("local")
+        return self._backends.get(mode)
 
     # --- generation -----------------------------------------------------------------------
 
@@ -278,7 +309,7 @@ class TextGenService:
         """The spec's fields plus device, context window, usage and cache figures. No secrets."""
         s = self.settings
         mode = s.mode
-        loaded = self._backends.get(mode)
+        loaded = self._loaded_backend(mode)
         info: BackendInfo | None = loaded.info() if loaded else None
         usage = loaded.usage() if loaded else None
         cache = self._cache.stats()

@@ -702,3 +702,27 @@ def test_a_refusal_unrelated_to_the_extra_fields_keeps_them(server: FaultServer)
     assert type(refused.error) is EndpointError
     assert answered.text == ANSWER
     assert server.requests[-1].json.get("repetition_penalty") == service.settings.repetition_penalty
+
+
+# --- a signed-in visitor's own token ---------------------------------------------------------------
+
+
+VISITOR_TOKEN = "hf_oauth_VISITOR_token_0987654321"
+
+
+def test_a_signed_in_visitor_calls_with_their_own_token(server: FaultServer, logs: pytest.LogCaptureFixture) -> None:
+    server.script([Ok(ANSWER), Ok(ANSWER), Status(401, echo_authorization=True)])
+    host = make_service(server.base_url)
+    visitor = host.for_token(VISITOR_TOKEN)
+
+    visitor.chat(PROMPT)
+    host.chat(PROMPT)
+    refused = call(visitor, "chat")
+
+    assert [r.headers["authorization"] for r in server.requests] == [f"Bearer {VISITOR_TOKEN}", f"Bearer {TOKEN}", f"Bearer {VISITOR_TOKEN}"]
+    assert host.for_token(VISITOR_TOKEN) is visitor and host.for_token(None) is host and host.for_token(TOKEN) is host
+    # usage (API cost) is counted per token: the host's bill is not the visitor's
+    assert (visitor.get_model_info()["usage"]["requests"], host.get_model_info()["usage"]["requests"]) == (1, 1)
+    assert "refused the token (401)" in str(refused.error)
+    shown = str(refused.error) + json.dumps(visitor.get_model_info(), default=str) + logs.text
+    assert VISITOR_TOKEN not in shown and TOKEN not in shown

@@ -173,3 +173,10 @@ def test_one_json_log_line_per_generation_with_its_figures(fresh_local_service: 
     assert {"backend", "model", "duration_ms", "ttft_ms", "prompt_tokens", "output_tokens", "tokens_per_s", "attempts", "outcome"} <= set(line)
     assert (line["outcome"], line["output_tokens"], line["attempts"]) == ("ok", 6, 1)
     assert "prompt" not in line  # prompts are logged only when HF_LOG_PROMPTS asks for it
+
+
+def test_a_visitor_view_shares_the_one_local_model(local_service: TextGenService) -> None:
+    visitor = local_service.for_token("hf_visitor_token_for_local_test")
+    assert visitor.backend("local") is local_service.backend("local")  # no second copy of the model
+    assert visitor.settings.mode == "local" and visitor.available_modes == ("api", "local")
+    assert visitor.get_model_info()["initialized"] is True

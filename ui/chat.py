@@ -14,6 +14,7 @@ from core.prompting import DEFAULT_SYSTEM_PROMPT
 from core.results import GenerationResult
 from ui.citations import citations_markdown
 from ui.presets import Sampling
+from ui.visitor import service_for
 
 EVAL_SETS = Path(__file__).resolve().parent.parent / "eval_sets"
 EXAMPLES_PER_SET = 2
@@ -46,14 +47,20 @@ def describe_result(result: GenerationResult) -> str:
 
 
 def respond(
-    message: str, history: list[dict], system_prompt: str, context: str, sampling: Sampling, mode: str | None
+    message: str,
+    history: list[dict],
+    system_prompt: str,
+    context: str,
+    sampling: Sampling,
+    mode: str | None,
+    oauth_token: gr.OAuthToken | None = None,
 ) -> Iterator[tuple[str, str]]:
     """Stream one answer; errors become plain sentences and the chat stays usable."""
     messages = [{"role": m["role"], "content": m["content"]} for m in history if isinstance(m.get("content"), str)]
     messages.append({"role": "user", "content": message})
     passages = [p for p in context.split("\n\n") if p.strip()] if context else []
     try:
-        stream = get_textgen_service().stream_chat(
+        stream = service_for(oauth_token).stream_chat(
             messages, system_prompt=system_prompt or None, context=passages, mode=mode, **sampling.as_params()
         )
         for update in stream:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import gradio as gr
 
 from core import get_textgen_service
+from ui.visitor import service_for, sign_in_offered
 
 _MODE_LABELS = {"local": "Local model (this machine)", "api": "API endpoint"}
 
 
-def describe_model(mode: str | None) -> str:
-    """``get_model_info()`` as a few lines of Markdown, for the chosen mode."""
-    service = get_textgen_service()
+def describe_model(mode: str | None, oauth_token: gr.OAuthToken | None = None) -> str:
+    """``get_model_info()`` as a few lines of Markdown, for the chosen mode and this visitor."""
+    service = service_for(oauth_token)
     info = service.get_model_info()
     chosen = mode or info["mode"]
     usage, cache = info["usage"], info["cache"]
@@ -25,6 +26,8 @@ def describe_model(mode: str | None) -> str:
     ]
     if info.get("endpoint") and chosen == "api":
         lines.insert(2, f"**Endpoint:** {info['endpoint']}")
+    if oauth_token is not None:
+        lines.append("**Signed in:** API requests use your own Hugging Face token; the usage above is yours.")
     return "  \n".join(line for line in lines if line)
 
 
@@ -33,10 +36,15 @@ def _other_model_name(mode: str) -> str:
     return settings.model if mode == "api" else (settings.local_model or "SmolLM2-135M-Instruct (embedded)")
 
 
+def choose_mode(mode: str, oauth_token: gr.OAuthToken | None = None) -> tuple[str, str]:
+    return mode, describe_model(mode, oauth_token)
+
+
 def build_status_panel(mode_state: gr.State) -> None:
     """A collapsible panel; the backend choice is per browser session (``mode_state``)."""
     service = get_textgen_service()
-    modes = list(service.available_modes)
+    # a visitor who signs in brings a token, so API mode is there for them even where the host set none
+    modes = ["api", "local"] if sign_in_offered() else list(service.available_modes)
     with gr.Accordion("Model and status", open=False, elem_id="status-panel"):
         info = gr.Markdown(describe_model(None), elem_id="model-info")
         with gr.Row():
@@ -48,5 +56,7 @@ def build_status_panel(mode_state: gr.State) -> None:
                 interactive=True,
             )
             refresh = gr.Button("Refresh", size="sm")
-    choice.change(lambda m: (m, describe_model(m)), choice, [mode_state, info], api_visibility="private")
+            if sign_in_offered():
+                gr.LoginButton()
+    choice.change(choose_mode, choice, [mode_state, info], api_visibility="private")
     refresh.click(describe_model, mode_state, info, api_visibility="private")

@@ -30,6 +30,7 @@ from core.sweep import (
     sweep_values,
 )
 from ui.presets import Sampling, presets
+from ui.visitor import service_for
 
 EVAL_SETS = Path(__file__).resolve().parent.parent / "eval_sets"
 MAX_COLUMNS = 4
@@ -85,11 +86,11 @@ def preset_values(name: str) -> tuple[float, float, int, float, int]:
     return chosen.temperature, chosen.top_p, chosen.top_k or 0, chosen.repetition_penalty, chosen.max_new_tokens
 
 
-def sent_parameters(mode: str | None, *values: object) -> str:
+def sent_parameters(mode: str | None, oauth_token: gr.OAuthToken | None, *values: object) -> str:
     """The parameters exactly as the backend will send them, as JSON."""
     sampling = column_sampling(*values)  # type: ignore[arg-type]
     try:
-        sent = get_textgen_service().sent_parameters(mode=mode, **sampling.as_params())
+        sent = service_for(oauth_token).sent_parameters(mode=mode, **sampling.as_params())
     except GenerationError as error:
         return json.dumps({"error": error.message}, indent=2)
     return json.dumps(sent, indent=2, default=str)
@@ -115,8 +116,14 @@ def figures_markdown(result: GenerationResult | None, error: GenerationError | N
     return "  \n".join(lines)
 
 
-def compare(count: float, prompt: str, system_prompt: str, seed: float | None, stop: str, mode: str | None, *values: float) -> Iterator[list[str]]:
-    """Answer the prompt under the first ``count`` columns' settings; stream every column."""
+def compare(
+    count: float, prompt: str, system_prompt: str, seed: float | None, stop: str, mode: str | None,
+    oauth_token: gr.OAuthToken | None, *values: float,
+) -> Iterator[list[str]]:
+    """Answer the prompt under the first ``count`` columns' settings; stream every column.
+
+    Gradio fills ``oauth_token`` in by its type, at its place among the inputs.
+    """
     if not prompt or not prompt.strip():
         raise gr.Error("Type a prompt to compare the settings on.", print_exception=False)
     count = int(count)
@@ -127,7 +134,7 @@ def compare(count: float, prompt: str, system_prompt: str, seed: float | None, s
     figures = ["_Waiting…_" if i < count else "" for i in range(MAX_COLUMNS)]
     yield answers + figures
     try:
-        for update in iter_compare(get_textgen_service(), prompt, settings, system_prompt=system_prompt or None, mode=mode):
+        for update in iter_compare(service_for(oauth_token), prompt, settings, system_prompt=system_prompt or None, mode=mode):
             answers[update.index] = update.text
             figures[update.index] = figures_markdown(update.result, update.error)
             yield answers + figures
@@ -180,14 +187,14 @@ def sweep_frames(points: Sequence[SweepPoint], parameter: str) -> tuple[pd.DataF
 
 def sweep(
     parameter: str, start: float, stop_value: float, steps: float, set_path: str, questions: float,
-    system_prompt: str, seed: float | None, stop: str, mode: str | None, *values: float,
+    system_prompt: str, seed: float | None, stop: str, mode: str | None, oauth_token: gr.OAuthToken | None, *values: float,
 ) -> Iterator[tuple[str, gr.LinePlot, gr.LinePlot, pd.DataFrame]]:
     """Answer a sample of a question set at each value of one setting; plot as points arrive.
 
     The generation runs in a worker thread so that this handler can show each point as it
     comes; closing the handler (Stop, a closed tab) tells the worker to start no new value.
     """
-    service = get_textgen_service()
+    service = service_for(oauth_token)
     try:
         points_to_try = sweep_values(parameter, start, stop_value, int(steps))
         sample = sample_questions(set_path, int(questions))
