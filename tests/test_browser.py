@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from app_process import REPO, RunningApp
+from app_process import REPO, RunningApp, start_app
 from core.scripture import citation_text, extract_citations
 
 CHROMIUM = "/usr/bin/chromium"
@@ -138,3 +138,60 @@ def test_a_developer_moves_a_slider_and_compares_two_settings(page: Page) -> Non
         assert page.locator(f"#tune-answer-{column} textarea").input_value().strip()
     expect(page.locator("#tune-figures-A")).to_contain_text("Citations:")
     page.screenshot(path=ARTIFACTS / "tune-compare.png", full_page=True)
+
+
+GIVEN_ANSWERS = """id,question,expected_references,answer
+grace,What is grace?,Ephesians 2:8,"For by grace are ye saved through faith (Ephesians 2:8). The wages of sin is death (Romans 6:23). See also Hezekiah 3:1."
+david,Who anointed David?,1 Samuel 16:13,"Samuel anointed David in the midst of his brethren (1 Samuel 16:13)."
+"""
+
+
+def _review_given_answers(page: Page, app: RunningApp, question_set: Path) -> None:
+    """Evaluate tab: run a set whose answers are given (nothing to generate), open the review."""
+    page.goto(app.url, wait_until="domcontentloaded")
+    page.get_by_role("tab", name="Evaluate").click()
+    page.locator("#evaluate-upload input[type=file]").set_input_files(question_set)
+    page.locator("#evaluate-run").click()
+    expect(page.locator("#evaluate-status")).to_contain_text("Finished: 2 of 2 rows", timeout=60_000)
+    page.get_by_role("tab", name="Review citations").click()
+    expect(page.locator("#review-question textarea")).to_have_value("What is grace?", timeout=30_000)
+    expect(page.get_by_role("tablist").first.get_by_role("tab")).to_have_text(["Chat", "Tune", "Evaluate"])
+
+
+def test_a_reviewer_rates_with_the_keyboard_and_the_rating_survives_a_restart(
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory, cache_dir: Path
+) -> None:
+    folder = tmp_path_factory.mktemp("review")
+    question_set = folder / "given_answers.csv"
+    question_set.write_text(GIVEN_ANSWERS, encoding="utf-8")
+    env = {"HF_USE_API": "false", "SCRIBES_CACHE_DIR": str(cache_dir), "SCRIBES_DATA_DIR": str(folder / "data")}
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    app = start_app(env)
+    try:
+        _review_given_answers(page, app, question_set)
+        # Ephesians 2:8 and Romans 6:23 to rate; Hezekiah 3:1 flagged, with nothing to rate
+        expect(page.locator("#review-panel .review-rating")).to_have_count(2)
+        expect(page.locator("#review-panel .review-flagged").first).to_contain_text("Hezekiah 3:1")
+        expect(page.locator("#review-panel .review-flagged").first).to_contain_text("does not exist")
+        page.locator("#review-keys").click()  # focus out of any text field: keys rate, not type
+        page.keyboard.press("2")  # the first citation not rated yet: supports
+        page.keyboard.press("0")  # then the next one: does not support
+        expect(page.locator("#review-progress")).to_contain_text("manual citation accuracy 50%", timeout=30_000)
+        page.locator("#review-mark").click()
+        expect(page.locator("#review-progress")).to_contain_text("Reviewed 1 of 2 answers")
+        page.screenshot(path=ARTIFACTS / "review-rated.png", full_page=True)
+    finally:
+        app.stop()
+
+    restarted = start_app(env)
+    try:
+        _review_given_answers(page, restarted, question_set)
+        expect(page.locator("#review-progress")).to_contain_text("Reviewed 1 of 2 answers", timeout=30_000)
+        ratings = page.locator("#review-panel .review-rating")
+        expect(ratings.nth(0).locator("input[type=radio]").nth(0)).to_be_checked()  # 2 · supports
+        expect(ratings.nth(1).locator("input[type=radio]").nth(2)).to_be_checked()  # 0 · does not support
+        page.screenshot(path=ARTIFACTS / "review-after-restart.png", full_page=True)
+    finally:
+        restarted.stop()
+        context.close()

@@ -33,6 +33,7 @@ from core.reviews import ReviewStore, answer_key, manual_citation_accuracy
 from core.thresholds import Thresholds, check_thresholds
 from ui.presets import Sampling
 from ui.review import build_review_panel
+from ui.visitor import service_for
 
 EVAL_SETS = Path(__file__).resolve().parent.parent / "eval_sets"
 
@@ -143,6 +144,7 @@ def run(
     sampling: Sampling,
     mode: str | None,
     request: gr.Request,
+    oauth_token: gr.OAuthToken | None = None,
     progress: gr.Progress = gr.Progress(),
 ) -> Iterator[tuple[str, pd.DataFrame | None, pd.DataFrame]]:
     """Run a set in a worker thread and report as rows finish; Cancel keeps finished rows."""
@@ -164,7 +166,7 @@ def run(
     def work() -> None:
         try:
             outcome["run"] = run_evaluation(
-                question_set, service=get_textgen_service(), params=params, mode=mode, concurrency=int(concurrency),
+                question_set, service=service_for(oauth_token), params=params, mode=mode, concurrency=int(concurrency),
                 limit=int(limit) if limit else None, on_progress=updates.put, cancel=cancel,
             )
         except BaseException as error:  # handed to the UI thread, which shows it
@@ -242,13 +244,14 @@ def compare(current: pd.DataFrame | None, earlier_path: str | None) -> tuple[str
 
 
 def build_evaluate_tab(sampling: gr.State, mode: gr.State) -> None:
-    results = gr.State(None)
     with gr.Tab("Evaluate", id="evaluate"):
+        # inside the Tab: a State placed directly in gr.Tabs shows up as a second tab button
+        results = gr.State(None)
         with gr.Tabs():
-            with gr.Tab("Run", id="run"):
+            with gr.Tab("Run", id="evaluate-run-tab"):
                 with gr.Row():
                     set_path = gr.Dropdown(question_sets(), label="Question set", value=question_sets()[0][1])
-                    upload = gr.File(label="…or upload a CSV", file_types=[".csv"], type="filepath")
+                    upload = gr.File(label="…or upload a CSV", file_types=[".csv"], type="filepath", elem_id="evaluate-upload")
                 with gr.Row():
                     limit = gr.Number(label="Only the first N questions (blank: all)", value=5, precision=0, minimum=1)
                     concurrency = gr.Number(label="Requests at once (API mode)", value=4, precision=0, minimum=1, maximum=32)
@@ -283,14 +286,14 @@ def build_evaluate_tab(sampling: gr.State, mode: gr.State) -> None:
                 with gr.Row():
                     csv_download = gr.DownloadButton("Download CSV", interactive=False)
                     json_download = gr.DownloadButton("Download JSON", interactive=False)
-            with gr.Tab("Load and compare", id="compare"):
+            with gr.Tab("Load and compare", id="evaluate-compare-tab"):
                 earlier = gr.File(label="A results file (CSV or JSON from an earlier run)", file_types=[".csv", ".json"], type="filepath")
                 with gr.Row():
                     load_button = gr.Button("Show it as the current results")
                     compare_button = gr.Button("Compare it with the current results")
                 compare_headline = gr.Markdown()
                 changes = gr.DataFrame(label="Per question: earlier → current", wrap=True, interactive=False)
-            with gr.Tab("Review citations", id="review"):
+            with gr.Tab("Review citations", id="evaluate-review-tab"):
                 build_review_panel(results)
 
     view_inputs = [results, failures_only, search, *limits]

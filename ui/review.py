@@ -58,7 +58,9 @@ if (!window.scribesReviewKeys) {
   const isTyping = (el) => !!el && (el.isContentEditable || el.tagName === "TEXTAREA" || el.tagName === "SELECT"
     || (el.tagName === "INPUT" && TEXT_INPUTS.test(el.type)));
   const OPTION_OF_KEY = { "2": 0, "1": 1, "0": 2 };
-  const rateable = (panel) => [...panel.querySelectorAll(".review-citation")].filter((card) => card.querySelector("input[type=radio]"));
+  // Gradio draws a Group as two nested elements that both carry its classes: keep the outer one.
+  const rateable = (panel) => [...panel.querySelectorAll(".review-citation")]
+    .filter((card) => !card.parentElement.closest(".review-citation") && card.querySelector("input[type=radio]"));
   const focusCard = (card) => {
     const input = card.querySelector("input[type=radio]:checked") || card.querySelector("input[type=radio]");
     input.focus({ preventScroll: true });
@@ -73,8 +75,8 @@ if (!window.scribesReviewKeys) {
     if (event.key === "k" || event.key === "ArrowLeft") return press("review-previous");
     if (!(event.key in OPTION_OF_KEY)) return;
     const cards = rateable(panel);
-    const card = document.activeElement?.closest(".review-citation")
-      || cards.find((c) => !c.querySelector("input[type=radio]:checked"));
+    const focused = cards.find((c) => c.contains(document.activeElement));
+    const card = focused || cards.find((c) => !c.querySelector("input[type=radio]:checked"));
     if (!card || !cards.includes(card)) return;
     event.preventDefault();
     card.querySelectorAll("input[type=radio]")[OPTION_OF_KEY[event.key]]?.click();
@@ -477,7 +479,7 @@ def build_review_panel(results: gr.State) -> None:
         gr.HTML(KEYBOARD_HELP, js_on_load=REVIEW_KEYBOARD_JS, elem_id="review-keys")
         with gr.Row(equal_height=True):
             previous_button = gr.Button("← Previous (k)", elem_id="review-previous", size="md")
-            jump = gr.Number(label="Go to answer number (Enter)", precision=0, minimum=1, elem_id="review-jump")
+            jump = gr.Number(1, label="Go to answer number (Enter)", precision=0, minimum=1, elem_id="review-jump")
             next_button = gr.Button("Next (j) →", elem_id="review-next", size="md")
             only_unreviewed = gr.Checkbox(False, label="Only answers not yet reviewed", elem_id="review-only-unreviewed")
 
