@@ -9,6 +9,13 @@ import pytest
 from gradio_client import Client
 
 from app_process import RunningApp, free_port, start_app
+from fault_server import FaultServer, Slow
+
+#: The issue's floor for API-mode chats answered at once through the app's queue.
+CONCURRENT_CHATS = 32
+#: How long the endpoint takes over each answer: every request that arrives within this
+#: window of the first one was running alongside it.
+SLOW_ANSWER_S = 3.0
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +59,27 @@ def test_a_compare_run_gives_one_answer_per_setting(local_app: RunningApp) -> No
     answers, figures = outputs[:4], outputs[4:]
     assert all(a.strip() for a in answers[:3]) and answers[3] == ""  # three settings asked for, three answers
     assert all("tokens/s" in f and "Citations:" in f for f in figures[:3]) and figures[3] == ""
+
+
+def test_api_mode_chats_run_at_once(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The queue lets many API-mode chats wait on the endpoint together, not one by one."""
+    with FaultServer() as server:
+        server.script([], then=Slow(delay_s=SLOW_ANSWER_S))
+        app = start_app(
+            {
+                "HF_BASE_URL": server.base_url,
+                "HF_GENERATION_MODEL": "test-model",
+                "HF_TOKEN": "hf_FAKE_TOKEN_app_tests_0123456789",
+                "SCRIBES_DATA_DIR": str(tmp_path_factory.mktemp("data")),
+            }
+        )
+        try:
+            client = Client(app.url, verbose=False)
+            jobs = [client.submit(f"Question {i}: what is grace?", "", "", api_name="/chat") for i in range(CONCURRENT_CHATS)]
+            answers = [job.result(timeout=120) for job in jobs]
+        finally:
+            app.stop()
+        received = sorted(r.received_at for r in server.requests)
+    assert all(answer.strip() for answer, _details in answers)
+    together = [t for t in received if t < received[0] + SLOW_ANSWER_S]
+    assert len(together) == CONCURRENT_CHATS, f"only {len(together)} chats reached the endpoint before the first answer came back"
