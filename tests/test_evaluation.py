@@ -657,3 +657,8 @@ def test_summary_of_an_empty_table_has_no_figures() -> None:
 
     assert (summary.rows, summary.citations, summary.error_rate, summary.mean_citation_f1, summary.automatic_citation_accuracy) == (0, 0, None, None, None)
     assert "Rows           0" in format_summary(summary)
+
+
+def test_every_results_column_is_documented() -> None:
+    documented = (Path(__file__).resolve().parent.parent / "eval_sets" / "README.md").read_text(encoding="utf-8")
+    assert [c for c in RESULT_COLUMNS if f"| `{c}` |" not in documented] == []
