@@ -75,8 +75,16 @@ def api_service(openai_server: RunningServer, tmp_path: Path) -> TextGenService:
 
 
 @pytest.fixture(scope="session")
-def local_app(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterator[RunningApp]:
-    """The app in local mode on the embedded model, with its own data folder."""
-    app = start_app({"HF_USE_API": "false", "SCRIBES_CACHE_DIR": str(cache_dir), "SCRIBES_DATA_DIR": str(tmp_path_factory.mktemp("data"))})
+def local_app_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data folder (feedback, reviews) of :func:`local_app`."""
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="session")
+def local_app(local_app_data: Path, cache_dir: Path) -> Iterator[RunningApp]:
+    """The app in local mode on the embedded model; its log lines carry the prompts sent."""
+    app = start_app(
+        {"HF_USE_API": "false", "SCRIBES_CACHE_DIR": str(cache_dir), "SCRIBES_DATA_DIR": str(local_app_data), "HF_LOG_PROMPTS": "true"}
+    )
     yield app
     app.stop()

@@ -15,7 +15,9 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from app_process import REPO, RunningApp, start_app
+from core.feedback import FeedbackStore
 from core.scripture import citation_text, extract_citations
+from fault_server import FaultServer, Ok
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -80,7 +82,7 @@ def _set_slider(page: Page, elem_id: str, value: float) -> None:
     expect(number).to_have_value(str(value))
 
 
-def test_a_pastor_asks_and_sees_the_answer_stream_with_its_citations(page: Page, local_app: RunningApp) -> None:
+def test_a_pastor_asks_and_sees_the_answer_stream_with_its_citations(page: Page, local_app: RunningApp, local_app_data: Path) -> None:
     _use_greedy_short_answers(page, 120)
     # greedy decoding: the embedded model answers this one with a reference (Psalm 45:12)
     _ask(page, "Which verse says that love is patient? Give the reference.")
@@ -99,6 +101,11 @@ def test_a_pastor_asks_and_sees_the_answer_stream_with_its_citations(page: Page,
         if citation.exists:
             expect(details).to_contain_text(citation_text(citation, "KJV").split(";")[0][:40])
     page.screenshot(path=ARTIFACTS / "chat-answer-with-citations.png", full_page=True)
+    page.locator("#chat-answers .message-buttons-bot button[aria-label='Like'], #chat-answers button[aria-label='Like']").last.click()
+    expect(page.get_by_text("your feedback is saved")).to_be_visible(timeout=15_000)
+    saved = FeedbackStore(local_app_data).all()[-1]
+    assert (saved.question, saved.answer, saved.liked) == ("Which verse says that love is patient? Give the reference.", final.strip(), True)
+    assert saved.settings["temperature"] == 0 and saved.settings["max_new_tokens"] == 120
 
 
 def test_stop_ends_a_generation_and_the_chat_stays_usable(page: Page, local_app: RunningApp) -> None:
@@ -123,6 +130,10 @@ def test_stop_ends_a_generation_and_the_chat_stays_usable(page: Page, local_app:
     _ask(page, "Who was Noah?")
     expect(page.locator("#chat-answers .message.bot")).to_have_count(2, timeout=ANSWER_TIMEOUT_MS)
     expect(page.locator("#answer-details")).to_contain_text("tokens/s", timeout=ANSWER_TIMEOUT_MS)
+    # multi-turn: the second question went to the model with the first exchange before it
+    sent = [m for m in _generation_logs(local_app)[-1]["prompt"] if m["role"] != "system"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    assert sent[0]["content"].startswith("Tell me the whole story of Moses") and sent[1]["content"] == stopped_at.strip()
 
 
 def test_a_developer_moves_a_slider_and_compares_two_settings(page: Page) -> None:
@@ -195,3 +206,36 @@ def test_a_reviewer_rates_with_the_keyboard_and_the_rating_survives_a_restart(
     finally:
         restarted.stop()
         context.close()
+
+
+#: What a model might write: none of it may run in the reader's browser, all of it must show.
+HOSTILE_ANSWER = 'Grace <script>window.__xss = 1</script> is <img src=x onerror="window.__xss = 2"> free & <b>kind</b>.'
+
+
+def test_html_in_an_answer_shows_as_text_and_runs_nothing(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> None:
+    with FaultServer() as server:
+        server.script([], then=Ok(HOSTILE_ANSWER))
+        app = start_app(
+            {"HF_BASE_URL": server.base_url, "HF_GENERATION_MODEL": "test-model", "HF_TOKEN": "hf_FAKE_TOKEN_xss_0123456789",
+             "SCRIBES_DATA_DIR": str(tmp_path_factory.mktemp("xss"))}
+        )
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        try:
+            page = context.new_page()
+            dialogs: list[str] = []
+            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+            page.goto(app.url, wait_until="domcontentloaded")
+            _ask(page, "What is grace?")
+            expect(page.locator("#answer-details")).to_contain_text("tokens/s", timeout=ANSWER_TIMEOUT_MS)
+            bubble = page.locator("#chat-answers .message.bot").last
+            expect(bubble).to_contain_text('<script>window.__xss = 1</script> is <img src=x onerror="window.__xss = 2"> free & <b>kind</b>.')
+            assert bubble.locator("script, img, b").count() == 0
+            assert page.evaluate("window.__xss") is None and dialogs == []
+            page.screenshot(path=ARTIFACTS / "chat-html-as-text.png", full_page=True)
+            _ask(page, "And mercy?")  # the next turn sends the answer back exactly as the model wrote it
+            expect(page.locator("#chat-answers .message.bot").nth(1)).to_contain_text("free & <b>kind</b>.", timeout=ANSWER_TIMEOUT_MS)
+            assert len(server.requests) == 2
+            assert server.requests[-1].json["messages"][-2] == {"role": "assistant", "content": HOSTILE_ANSWER}
+        finally:
+            context.close()
+            app.stop()

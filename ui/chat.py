@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import gradio as gr
@@ -46,6 +46,32 @@ def describe_result(result: GenerationResult) -> str:
     return "  \n".join([figures, *notes])
 
 
+def shown(answer: str) -> str:
+    """An answer as the chat displays it: any HTML the model wrote shows as text and runs nothing.
+
+    The chat renders Markdown, and Gradio's sanitiser would silently drop a ``<script>``
+    or an ``onerror=`` from the answer; people testing answers must see what the model
+    really wrote. ``&`` and ``<`` become entities, so no tag can start; Markdown (and a
+    ``>`` blockquote) still renders. :func:`as_written` is the exact inverse.
+    """
+    return answer.replace("&", "&amp;").replace("<", "&lt;")
+
+
+def as_written(displayed: str) -> str:
+    return displayed.replace("&lt;", "<").replace("&amp;", "&")
+
+
+def message_text(message: Mapping[str, object]) -> str:
+    """The text of a chat message: Gradio 6 hands content over as a list of typed parts."""
+    content = message.get("content")
+    if isinstance(content, str):
+        text = content
+    else:
+        parts = content if isinstance(content, list) else []
+        text = "".join(str(p.get("text", "")) for p in parts if isinstance(p, dict) and p.get("type") == "text")
+    return as_written(text) if message.get("role") == "assistant" else text
+
+
 def respond(
     message: str,
     history: list[dict],
@@ -56,7 +82,7 @@ def respond(
     oauth_token: gr.OAuthToken | None = None,
 ) -> Iterator[tuple[str, str]]:
     """Stream one answer; errors become plain sentences and the chat stays usable."""
-    messages = [{"role": m["role"], "content": m["content"]} for m in history if isinstance(m.get("content"), str)]
+    messages = [{"role": m["role"], "content": message_text(m)} for m in history if m.get("role") in ("user", "assistant")]
     messages.append({"role": "user", "content": message})
     passages = [p for p in context.split("\n\n") if p.strip()] if context else []
     try:
@@ -65,20 +91,19 @@ def respond(
         )
         for update in stream:
             if update.result is None:
-                yield update.text, ""
+                yield shown(update.text), ""
             else:
-                yield update.text, citations_markdown(update.text) + "\n\n" + describe_result(update.result)
+                yield shown(update.text), citations_markdown(update.text) + "\n\n" + describe_result(update.result)
     except StreamInterruptedError as error:
-        yield error.partial_text, f"⚠️ {error.message}"
+        yield shown(error.partial_text), f"⚠️ {error.message}"
     except GenerationError as error:
         raise gr.Error(error.message, print_exception=False) from error
 
 
 def _exchange(history: list[dict], index: int) -> tuple[str, str]:
     """The question and answer around the assistant message at ``index``."""
-    answer = history[index]["content"]
-    question = next((m["content"] for m in reversed(history[:index]) if m["role"] == "user"), "")
-    return str(question), str(answer)
+    question = next((message_text(m) for m in reversed(history[:index]) if m["role"] == "user"), "")
+    return question, message_text(history[index])
 
 
 def save_feedback(data: gr.LikeData, history: list[dict], sampling: Sampling, system_prompt: str, mode: str | None) -> None:
