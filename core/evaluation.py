@@ -73,6 +73,11 @@ MAX_CELL_CHARS = 20_000
 #: How many problems a :class:`QuestionSetError` message lists; the rest are counted.
 MAX_REPORTED_PROBLEMS = 20
 
+#: A header without a 'question' column is quoted back this far, so a binary file or a
+#: 500,000-column header gives a message a person can read, not megabytes of it.
+MAX_SHOWN_COLUMNS = 12
+MAX_SHOWN_NAME_CHARS = 40
+
 #: Columns a question set may have (eval_sets/README.md). Others are kept as they are.
 QUESTION_SET_COLUMNS = ("id", "question", "expected_references", "context", "category", "notes", "answer")
 
@@ -300,10 +305,12 @@ def _parse_question_set(text: str, file_name: str) -> QuestionSet:
     header_row, header = records[header_index]
     columns = _read_header(header_row, header, problems)
     if "question" not in columns:
-        found = ", ".join(repr(normalize_column_name(c)) for c in header if c.strip()) or "none"
+        named = [repr(normalize_column_name(c)[:MAX_SHOWN_NAME_CHARS]) for c in header if c.strip()]
+        found = ", ".join(named[:MAX_SHOWN_COLUMNS]) + (f" and {len(named) - MAX_SHOWN_COLUMNS:,} more" if len(named) > MAX_SHOWN_COLUMNS else "")
+        hint = " The file seems to be separated by tabs; save it as CSV (comma-separated)." if "\t" in "".join(header) else ""
         problems.append(QuestionSetProblem(
-            f"there is no 'question' column; the columns found are {found}. "
-            f"Row {header_row} must be the header, with a column named 'question'.",
+            f"there is no 'question' column; the columns found are {found or 'none'}. "
+            f"Row {header_row} must be the header, with a column named 'question'.{hint}",
             row=header_row,
         ))
         raise QuestionSetError(file_name, problems)
@@ -335,6 +342,9 @@ def _parse_question_set(text: str, file_name: str) -> QuestionSet:
 def _read_records(text: str, problems: list[QuestionSetProblem]) -> list[tuple[int, list[str]]]:
     """Every CSV record with its spreadsheet row number; stops at the first unreadable one."""
     records: list[tuple[int, list[str]]] = []
+    # The csv module refuses cells over 131,072 characters before MAX_CELL_CHARS could name
+    # the cell; a whole file is a bound that keeps our own, clearer message in charge.
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_FILE_BYTES))
     # strict: a quote opened and never closed is an error at the end, not a silent giant cell.
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     while True:
@@ -399,6 +409,16 @@ def _cell_problem(cell: str, row: int, column: int, name: str | None, problems: 
     return False
 
 
+#: Characters that take no space (zero-width space and joiners, word joiner, BOM): a
+#: question made only of these looks empty to the person who wrote it, and is.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+
+
+def is_blank(text: str) -> bool:
+    """No visible character: only spaces, line breaks and zero-width characters."""
+    return not text.translate(_INVISIBLE).strip()
+
+
 def _read_row(
     row_number: int,
     cells: list[str],
@@ -423,7 +443,7 @@ def _read_row(
             values[name] = cell.strip()
 
     question = values.get("question")
-    if question == "":
+    if question is not None and is_blank(question):
         problems.append(QuestionSetProblem(
             "the question is empty. Write a question or delete the row.",
             row=row_number, column=columns["question"], column_name="question",
@@ -970,7 +990,7 @@ def _to_bool(value: object) -> object:
 
 #: First characters that make a spreadsheet run a cell as a formula (OWASP "CSV injection").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)  # "-٣" is no number to a spreadsheet
 
 
 def neutralize_formula(text: str) -> str:
