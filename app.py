@@ -20,8 +20,14 @@ logging.basicConfig(level=logging.INFO, format="%(message)s")
 #: serialises itself with a lock. Beyond the queue's size, people get a "busy" message.
 CONCURRENCY_LIMIT = 64
 QUEUE_SIZE = 256
+#: Uploads larger than this are refused by the server before any of our code reads them;
+#: question sets have their own, smaller limit (5 MB) with a message that says so.
+MAX_UPLOAD = "10mb"
+#: Every hour, files older than an hour leave Gradio's cache: anyone holding a file's URL
+#: (a results export, an upload) could fetch it for as long as it stays there.
+DELETE_CACHE = (3600, 3600)
 
-with gr.Blocks(title="Scribes TextGen Studio") as demo:
+with gr.Blocks(title="Scribes TextGen Studio", delete_cache=DELETE_CACHE) as demo:
     gr.Markdown("# Scribes TextGen Studio\nTest, tune and evaluate answers to Bible and pastoral questions.")
     sampling = gr.State(factual(get_textgen_service().settings))  # per browser session
     mode = gr.State(None)  # None: the configured backend
@@ -39,6 +45,7 @@ def launch_settings() -> dict[str, object]:
         "server_name": os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0" if on_spaces else "127.0.0.1"),
         "server_port": int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         "max_threads": CONCURRENCY_LIMIT + 16,
+        "max_file_size": MAX_UPLOAD,
     }
 
 

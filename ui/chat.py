@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 
 import gradio as gr
 import pandas as pd
@@ -14,9 +13,9 @@ from core.prompting import DEFAULT_SYSTEM_PROMPT
 from core.results import GenerationResult
 from ui.citations import citations_markdown
 from ui.presets import Sampling
+from ui.sets import EVAL_SETS
 from ui.visitor import service_for
 
-EVAL_SETS = Path(__file__).resolve().parent.parent / "eval_sets"
 EXAMPLES_PER_SET = 2
 
 

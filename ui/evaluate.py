@@ -33,9 +33,9 @@ from core.reviews import ReviewStore, answer_key, manual_citation_accuracy
 from core.thresholds import Thresholds, check_thresholds
 from ui.presets import Sampling
 from ui.review import build_review_panel
+from ui.sets import shipped_sets
 from ui.visitor import service_for
 
-EVAL_SETS = Path(__file__).resolve().parent.parent / "eval_sets"
 
 #: Columns shown in the results table; the downloads carry every column.
 TABLE_COLUMNS = [
@@ -50,7 +50,7 @@ _cancel_flags: dict[str, threading.Event] = {}
 def question_sets() -> list[tuple[str, str]]:
     """Shipped sets, then sets made from the chat, as (label, path) choices."""
     made = get_textgen_service().settings.data_dir / "question_sets"
-    shipped = [(p.stem.replace("_", " "), str(p)) for p in sorted(EVAL_SETS.glob("*.csv"))]
+    shipped = shipped_sets()
     saved = [(f"{p.stem.replace('_', ' ')} (saved)", str(p)) for p in sorted(made.glob("*.csv"))] if made.is_dir() else []
     return shipped + saved
 
@@ -151,6 +151,8 @@ def run(
     source = upload or set_path
     if not source:
         raise gr.Error("Pick a question set or upload a CSV file first.", print_exception=False)
+    if not upload and set_path not in {path for _, path in question_sets()}:
+        raise gr.Error("That question set is not one of the sets listed here.", print_exception=False)
     try:
         question_set = load_question_set(source, name=Path(source).name)
     except QuestionSetError as error:

@@ -11,7 +11,6 @@ import queue
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import gradio as gr
 import pandas as pd
@@ -30,9 +29,9 @@ from core.sweep import (
     sweep_values,
 )
 from ui.presets import Sampling, presets
+from ui.sets import EVAL_SETS, shipped_sets
 from ui.visitor import service_for
 
-EVAL_SETS = Path(__file__).resolve().parent.parent / "eval_sets"
 MAX_COLUMNS = 4
 COLUMN_NAMES = "ABCD"
 DEFAULT_PROMPT = "What does the Bible say about forgiveness? Cite the verses."
@@ -195,6 +194,8 @@ def sweep(
     comes; closing the handler (Stop, a closed tab) tells the worker to start no new value.
     """
     service = service_for(oauth_token)
+    if set_path not in {path for _, path in shipped_sets()}:
+        raise gr.Error("That question set is not one of the sets listed here.", print_exception=False)
     try:
         points_to_try = sweep_values(parameter, start, stop_value, int(steps))
         sample = sample_questions(set_path, int(questions))
@@ -293,7 +294,7 @@ def build_tune_tab(sampling: gr.State, mode: gr.State, tabs: gr.Tabs) -> None:
                     steps = gr.Number(DEFAULT_SWEEP_STEPS, label="Values", precision=0, minimum=1, maximum=12)
                 with gr.Row():
                     question_set = gr.Dropdown(
-                        [(p.stem.replace("_", " "), str(p)) for p in sorted(EVAL_SETS.glob("*.csv"))],
+                        shipped_sets(),
                         value=str(EVAL_SETS / "bible_knowledge.csv"), label="Questions from",
                     )
                     questions = gr.Number(DEFAULT_SWEEP_QUESTIONS, label="Questions", precision=0, minimum=1, maximum=20)
