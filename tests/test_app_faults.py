@@ -143,3 +143,9 @@ def test_an_upload_over_the_limit_is_refused(client: Client, tmp_path: Path) -> 
     with pytest.raises(Exception) as caught:
         client.predict(None, handle_file(str(big)), 1, 1, True, 0.2, 0.9, 1.1, 16, api_name="/evaluate")
     assert "Traceback" not in str(caught.value)
+
+
+@pytest.mark.parametrize("question", ["", "   \n  "], ids=["empty", "whitespace"])
+def test_an_empty_question_gets_a_plain_message(client: Client, question: str) -> None:
+    with pytest.raises(Exception, match="The question is empty"):
+        _chat(client, question)

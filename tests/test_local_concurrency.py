@@ -1,0 +1,52 @@
+"""Chat, Tune and a batch run driving the one local model at once, through the running app.
+
+The local model serialises its generations behind a lock, so nothing may crash, deadlock
+or mix up answers, and a seeded comparison must give exactly the text it gives alone.
+The answer cache is off in this app, so "the same text" is generated twice, not recalled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+
+from app_process import REPO, RunningApp, start_app
+
+#: Columns A-D of the Tune tab: temperature, top_p, top_k, repetition penalty, max new tokens.
+SAMPLED_COLUMNS = [0.9, 0.9, 0, 1.1, 24, 0.7, 0.95, 40, 1.05, 24, 0.0, 1.0, 0, 1.1, 24, 0.0, 1.0, 0, 1.1, 24]
+SEED = 7
+QUESTION_SET = str(REPO / "eval_sets" / "bible_knowledge.csv")
+TIMEOUT_S = 600
+
+
+@pytest.fixture(scope="module")
+def uncached_app(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterator[RunningApp]:
+    app = start_app(
+        {"HF_USE_API": "false", "HF_CACHE_SIZE": "0", "SCRIBES_CACHE_DIR": str(cache_dir), "SCRIBES_DATA_DIR": str(tmp_path_factory.mktemp("data"))}
+    )
+    yield app
+    app.stop()
+
+
+def _compare(client: Client):  # type: ignore[no-untyped-def]
+    return client.submit(2, "What is faith?", "", SEED, "", *SAMPLED_COLUMNS, api_name="/compare")
+
+
+def test_chat_tune_and_a_batch_run_at_once(uncached_app: RunningApp) -> None:
+    client = Client(uncached_app.url, verbose=False)
+    alone = _compare(client).result(timeout=TIMEOUT_S)
+
+    chat = client.submit("Who was Ruth?", "", "", api_name="/chat")
+    evaluation = client.submit(QUESTION_SET, None, 3, 1, False, 0.2, 0.9, 1.1, 16, api_name="/evaluate")
+    together = _compare(client)
+    chat_answer, chat_details = chat.result(timeout=TIMEOUT_S)
+    evaluation_status, *_ = evaluation.result(timeout=TIMEOUT_S)
+    compared = together.result(timeout=TIMEOUT_S)
+
+    assert compared[:2] == alone[:2] and all(text.strip() for text in alone[:2])
+    assert chat_answer.strip() and "tokens/s" in chat_details
+    assert evaluation_status.startswith("Finished: 3 of 3 rows")
+    assert "Traceback" not in uncached_app.log_tail(400)
