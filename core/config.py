@@ -38,7 +38,7 @@ class Settings:
     token: str | None = field(default=None, repr=False)
     use_api: bool | None = None  # None: decide from the token / endpoint (see ``mode``)
     model: str = DEFAULT_API_MODEL
-    base_url: str | None = None
+    base_url: str | None = field(default=None, repr=False)  # may hold user:password; public_base_url is safe
     provider: str | None = None
     local_model: str | None = None  # None: the embedded SmolLM2-135M-Instruct GGUF
     device: Device = "auto"

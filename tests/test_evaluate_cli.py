@@ -92,12 +92,8 @@ def test_a_local_run_writes_every_column_and_prints_the_summary(tmp_path: Path) 
 @pytest.mark.slow
 def test_ctrl_c_saves_finished_rows_and_resume_finishes_the_run(tmp_path: Path) -> None:
     output = tmp_path / "results.csv"
-    process = _start(SET, "--limit", "3", "--batch-size", "1", "--max-new-tokens", "48", "--temperature", "0", "--output", output)
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    while time.monotonic() < deadline and process.poll() is None:
-        if output.is_file() and len(_csv_rows(output)[1]) >= 1:
-            break
-        time.sleep(0.05)
+    process = _start_three_rows_one_by_one(output)
+    _wait_for_a_saved_row(process, output)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
 
@@ -112,6 +108,33 @@ def test_ctrl_c_saves_finished_rows_and_resume_finishes_the_run(tmp_path: Path) 
     assert resumed.returncode == 0, resumed.stderr
     assert f"Resumed: {len(saved)} row(s) were already answered in {output}." in resumed.stderr
     assert [row["id"] for row in _csv_rows(output)[1]] == ["knowledge-001", "knowledge-002", "knowledge-003"]
+
+
+@pytest.mark.slow
+def test_a_run_killed_outright_keeps_its_finished_rows_and_resumes(tmp_path: Path) -> None:
+    output = tmp_path / "results.csv"
+    process = _start_three_rows_one_by_one(output)
+    _wait_for_a_saved_row(process, output)
+    process.kill()  # SIGKILL: no handler runs, nothing is flushed on the way out
+    process.communicate(timeout=RUN_TIMEOUT_S)
+
+    saved = [row["id"] for row in _csv_rows(output)[1]]
+    assert 1 <= len(saved) < 3 and saved == ["knowledge-001", "knowledge-002"][: len(saved)]
+    resumed = _run(SET, "--limit", "3", "--max-new-tokens", "48", "--temperature", "0", "--output", output, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert [row["id"] for row in _csv_rows(output)[1]] == ["knowledge-001", "knowledge-002", "knowledge-003"]
+
+
+def _start_three_rows_one_by_one(output: Path) -> subprocess.Popen[str]:
+    return _start(SET, "--limit", "3", "--batch-size", "1", "--max-new-tokens", "48", "--temperature", "0", "--output", output)
+
+
+def _wait_for_a_saved_row(process: subprocess.Popen[str], output: Path) -> None:
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while time.monotonic() < deadline and process.poll() is None:
+        if output.is_file() and len(_csv_rows(output)[1]) >= 1:
+            return
+        time.sleep(0.05)
 
 
 def test_bad_input_exits_with_2_and_one_plain_message(tmp_path: Path) -> None:
