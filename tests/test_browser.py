@@ -66,6 +66,20 @@ def _generation_logs(app: RunningApp) -> list[dict]:
     return [json.loads(line) for line in lines if line.startswith("{") and '"event": "generation"' in line]
 
 
+def _cancelled(app: RunningApp) -> int:
+    return sum(1 for record in _generation_logs(app) if record.get("outcome") == "cancelled")
+
+
+def _cancelled_since(app: RunningApp, before: int, within_s: float = 30) -> bool:
+    """Whether the app logs a cancelled generation (beyond ``before``) within ``within_s``."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if _cancelled(app) > before:
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def _use_greedy_short_answers(page: Page, tokens: int) -> None:
     """Tune's column A to greedy decoding and ``tokens`` new tokens, then "Use in Chat"."""
     page.get_by_role("tab", name="Tune").click()
@@ -109,7 +123,7 @@ def test_a_pastor_asks_and_sees_the_answer_stream_with_its_citations(page: Page,
 
 
 def test_stop_ends_a_generation_and_the_chat_stays_usable(page: Page, local_app: RunningApp) -> None:
-    cancelled_before = sum(1 for r in _generation_logs(local_app) if r.get("outcome") == "cancelled")
+    cancelled_before = _cancelled(local_app)
     _ask(page, "Tell me the whole story of Moses, from his birth to his death, in detail.")
     # stop once some words have streamed in, as a pastor would
     expect(page.locator("#chat-answers .message.bot").last).to_have_text(SOME_WORDS, timeout=ANSWER_TIMEOUT_MS)
@@ -118,13 +132,7 @@ def test_stop_ends_a_generation_and_the_chat_stays_usable(page: Page, local_app:
     stopped_at = _last_answer(page)
     page.wait_for_timeout(3000)
     assert _last_answer(page) == stopped_at, "the answer kept growing after Stop"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if sum(1 for r in _generation_logs(local_app) if r.get("outcome") == "cancelled") > cancelled_before:
-            break
-        time.sleep(0.2)
-    else:
-        pytest.fail("the app did not log the generation as cancelled: it may still be running")
+    assert _cancelled_since(local_app, cancelled_before), "the app did not log the generation as cancelled: it may still be running"
     page.screenshot(path=ARTIFACTS / "chat-stopped.png", full_page=True)
     _use_greedy_short_answers(page, 24)
     _ask(page, "Who was Noah?")
@@ -134,6 +142,17 @@ def test_stop_ends_a_generation_and_the_chat_stays_usable(page: Page, local_app:
     sent = [m for m in _generation_logs(local_app)[-1]["prompt"] if m["role"] != "system"]
     assert [m["role"] for m in sent] == ["user", "assistant", "user"]
     assert sent[0]["content"].startswith("Tell me the whole story of Moses") and sent[1]["content"] == stopped_at.strip()
+
+
+def test_closing_the_tab_mid_answer_stops_the_generation(browser: Browser, local_app: RunningApp) -> None:
+    cancelled_before = _cancelled(local_app)
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(local_app.url, wait_until="domcontentloaded")
+    _ask(page, "Tell me the whole story of David, from the shepherd boy to the old king, in detail.")
+    expect(page.locator("#chat-answers .message.bot").last).to_have_text(SOME_WORDS, timeout=ANSWER_TIMEOUT_MS)
+    context.close()  # the browser tab goes away without pressing Stop
+    assert _cancelled_since(local_app, cancelled_before), "the generation went on after its browser tab was closed"
 
 
 def test_a_developer_moves_a_slider_and_compares_two_settings(page: Page) -> None:
