@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from core.backends.local import LocalTransformersBackend
+from core.backends.local import LocalTransformersBackend, cpu_has_bfloat16, pick_dtype
+from core.config import Settings
 from core.errors import GenerationError, OutputValidationError
 from core.service import TextGenService
 
@@ -180,3 +181,15 @@ def test_a_visitor_view_shares_the_one_local_model(local_service: TextGenService
     assert visitor.backend("local") is local_service.backend("local")  # no second copy of the model
     assert visitor.settings.mode == "local" and visitor.available_modes == ("api", "local")
     assert visitor.get_model_info()["initialized"] is True
+
+
+def test_auto_precision_is_bfloat16_only_where_the_cpu_runs_it_natively() -> None:
+    cpu = torch.device("cpu")
+    assert pick_dtype(cpu, "auto") == (torch.bfloat16 if cpu_has_bfloat16() else torch.float32)
+    assert pick_dtype(cpu, "float32") == torch.float32 and pick_dtype(cpu, "bfloat16") == torch.bfloat16
+
+
+def test_float32_can_be_asked_for_and_answers(local_settings: Settings) -> None:
+    service = TextGenService(replace(local_settings, local_dtype="float32"))
+    result = service.chat("What is grace?", max_new_tokens=8, temperature=0)
+    assert dict(service.backend().info().details)["dtype"] == "float32" and result.output_tokens >= 1
