@@ -10,6 +10,7 @@ import gradio as gr
 from core import get_textgen_service
 from ui.chat import build_chat_tab
 from ui.evaluate import build_evaluate_tab
+from ui.metrics import mount_metrics
 from ui.presets import factual
 from ui.status import build_status_panel
 from ui.tune import build_tune_tab
@@ -50,4 +51,7 @@ def launch_settings() -> dict[str, object]:
 
 
 if __name__ == "__main__":
-    demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_SIZE).launch(**launch_settings())
+    demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_SIZE)
+    demo.launch(**launch_settings(), prevent_thread_lock=True)
+    mount_metrics(demo)
+    demo.block_thread()

@@ -6,6 +6,8 @@ import json
 import logging
 from dataclasses import dataclass, field
 
+from core.monitoring import observe_generation
+
 logger = logging.getLogger("scribes.textgen")
 
 
@@ -33,6 +35,8 @@ class GenerationLogRecord:
 
 
 def log_generation(record: GenerationLogRecord) -> None:
+    """Write the record as one JSON line and add it to the Prometheus metrics."""
+    observe_generation(record)
     payload = {"event": "generation", **{k: v for k, v in vars(record).items() if v is not None}}
     for key in ("duration_ms", "ttft_ms", "tokens_per_s"):
         if key in payload:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from gradio_client import Client
+from prometheus_client.parser import text_string_to_metric_families
 
 from app_process import RunningApp, free_port, start_app
 from fault_server import FaultServer, Slow
@@ -83,3 +85,17 @@ def test_api_mode_chats_run_at_once(tmp_path_factory: pytest.TempPathFactory) ->
     assert all(answer.strip() for answer, _details in answers)
     together = [t for t in received if t < received[0] + SLOW_ANSWER_S]
     assert len(together) == CONCURRENT_CHATS, f"only {len(together)} chats reached the endpoint before the first answer came back"
+
+
+def test_metrics_count_the_answers_and_show_the_queue(local_app: RunningApp) -> None:
+    Client(local_app.url, verbose=False).predict("What is hope?", "", "", api_name="/chat")
+    with urllib.request.urlopen(f"{local_app.url}metrics", timeout=10) as response:
+        metrics = {
+            sample.name + repr(sorted(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(response.read().decode())
+            for sample in family.samples
+        }
+    assert metrics["scribes_generation_seconds_count[('backend', 'local'), ('outcome', 'ok')]"] >= 1
+    assert metrics["scribes_output_tokens_count[('backend', 'local')]"] >= 1
+    assert metrics["scribes_time_to_first_token_seconds_count[('backend', 'local')]"] >= 1
+    assert metrics["scribes_queue_waiting[]"] == 0 and "scribes_queue_active[]" in metrics
