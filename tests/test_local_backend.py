@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
-from dataclasses import replace
 import time
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -193,3 +197,21 @@ def test_float32_can_be_asked_for_and_answers(local_settings: Settings) -> None:
     service = TextGenService(replace(local_settings, local_dtype="float32"))
     result = service.chat("What is grace?", max_new_tokens=8, temperature=0)
     assert dict(service.backend().info().details)["dtype"] == "float32" and result.output_tokens >= 1
+
+
+CLOSE_AND_EXIT = """
+from core import get_textgen_service
+stream = get_textgen_service().stream_chat("Tell me about Moses.", max_new_tokens=200, temperature=0)
+next(u for u in stream if u.delta)
+stream.close()
+"""
+
+
+def test_a_process_that_closes_a_stream_and_exits_ends_cleanly(local_settings: Settings) -> None:
+    """Closing waits for the generation to stop: a thread left inside torch aborts the exit."""
+    env = {**os.environ, "HF_USE_API": "false", "SCRIBES_CACHE_DIR": str(local_settings.cache_dir)}
+    done = subprocess.run(
+        [sys.executable, "-c", CLOSE_AND_EXIT], cwd=Path(__file__).resolve().parent.parent, env=env,
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0 and "terminate called" not in done.stderr, done.stderr[-500:]

@@ -74,6 +74,11 @@ def cpu_has_bfloat16() -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
+#: How long closing a stream waits for its generation to stop: a few tokens' time, and a
+#: bound for when the model is busy with someone else's answer and ours has not started.
+ABANDON_WAIT_S = 2.0
+
+
 class LocalTransformersBackend:
     name = "local"
 
@@ -237,6 +242,9 @@ class LocalTransformersBackend:
         finally:
             if not finished:
                 abandoned.set()
+                # the stopping criterion ends generate() at its next token; wait for that, so
+                # a closed stream leaves no thread in torch (a process exiting then aborts)
+                worker.join(timeout=ABANDON_WAIT_S)
         if "error" in outcome:
             error = outcome["error"]
             if isinstance(error, torch.cuda.OutOfMemoryError):
