@@ -1,0 +1,53 @@
+"""4. Batch evaluation throughput: questions per minute, batched or concurrent against one at a time.
+
+Local mode: 16 questions of a shipped set on the embedded model, 64 new tokens, greedy;
+batches of 8 (ours) against batches of 1 (one at a time). API mode: the same 16 against a
+local OpenAI-compatible server of the tests' own that answers in a fixed 500 ms; 8 requests
+at once against 1. Target: batched local at least 3x one at a time.
+
+    .venv/bin/python benchmarks/bench_eval_throughput.py
+"""
+
+from __future__ import annotations
+
+from common import ROOT, report, timed
+
+from core import Settings, TextGenService
+from core.evaluation import load_question_set, run_evaluation
+from fault_server import FaultServer, Ok, Slow
+
+QUESTIONS = 16
+PARAMS = {"max_new_tokens": 64, "temperature": 0}
+SERVER_DELAY_S = 0.5
+
+
+def per_minute(seconds: float) -> float:
+    return QUESTIONS / seconds * 60
+
+
+def main() -> None:
+    question_set = load_question_set(ROOT / "eval_sets" / "bible_knowledge.csv")
+    local = TextGenService(Settings(use_api=False, cache_dir=Settings.from_env().cache_dir, cache_size=0))
+    local.chat("warm up", max_new_tokens=4)
+
+    def local_run(batch_size: int) -> float:
+        return timed(lambda: run_evaluation(question_set, service=local, params=PARAMS, limit=QUESTIONS, batch_size=batch_size))
+
+    batched, single = local_run(8), local_run(1)
+    report(f"Evaluation, local ({QUESTIONS} q, questions/min)", f"{per_minute(batched):.1f} (batches of 8)", f"{per_minute(single):.1f} (one at a time)",
+           single / batched, "target ≥ 3×")
+
+    with FaultServer() as server:
+        server.script([], then=Slow(delay_s=SERVER_DELAY_S, then=Ok("Grace is the free favour of God.")))
+        api = TextGenService(Settings(base_url=server.base_url, model="test-model", token="hf_FAKE_bench", cache_size=0))
+
+        def api_run(concurrency: int) -> float:
+            return timed(lambda: run_evaluation(question_set, service=api, params=PARAMS, limit=QUESTIONS, concurrency=concurrency))
+
+        concurrent, sequential = api_run(8), api_run(1)
+    report(f"Evaluation, API ({QUESTIONS} q, questions/min)", f"{per_minute(concurrent):.0f} (8 at once)", f"{per_minute(sequential):.0f} (one at a time)",
+           sequential / concurrent, f"server answers in {SERVER_DELAY_S * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

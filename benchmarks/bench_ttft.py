@@ -1,0 +1,68 @@
+"""2. Time to first token, streaming, for a ~300-token prompt, against plain transformers.
+
+Ours: ``TextGenService.stream_chat`` on the local backend (chat template, prompt fitting,
+streaming thread). Baseline: ``generate()`` with a ``TextIteratorStreamer`` in float32.
+Target: under 1 s for the embedded model.
+
+    .venv/bin/python benchmarks/bench_ttft.py
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import torch
+from common import median_of, report
+
+from core import Settings, TextGenService
+from core.model_files import conversion_folder, embedded_gguf
+
+#: ~300 tokens of question: a pastor pasting a passage and asking about it.
+LONG_PROMPT = (
+    "Here is a passage I am preaching on next Sunday: " + "Blessed are the poor in spirit, for theirs is the kingdom of heaven. " * 18
+    + "What should I stress about humility?"
+)
+RUNS = 5
+
+
+def main() -> None:
+    service = TextGenService(Settings(use_api=False, cache_dir=Settings.from_env().cache_dir, cache_size=0))
+    prompt_tokens = service.chat(LONG_PROMPT, max_new_tokens=1, temperature=0).prompt_tokens
+
+    def ours() -> float:
+        started = time.perf_counter()
+        stream = service.stream_chat(LONG_PROMPT, max_new_tokens=16, temperature=0)
+        next(u for u in stream if u.delta)
+        elapsed = time.perf_counter() - started
+        stream.close()
+        return elapsed
+
+    ours_s, _ = median_of(RUNS, ours)
+    base_s, _ = median_of(RUNS, plain_streaming())
+    report(f"Time to first token ({prompt_tokens}-token prompt)", f"{ours_s * 1000:.0f} ms", f"{base_s * 1000:.0f} ms (plain streamer, float32)", base_s / ours_s, "target < 1 s")
+
+
+def plain_streaming():  # type: ignore[no-untyped-def]
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TextIteratorStreamer
+
+    folder = conversion_folder(embedded_gguf(), Settings.from_env().cache_dir)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+
+    def measure() -> float:
+        started = time.perf_counter()
+        inputs = tokenizer.apply_chat_template([{"role": "user", "content": LONG_PROMPT}], add_generation_prompt=True, return_dict=True, return_tensors="pt")
+        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True)
+        worker = threading.Thread(target=lambda: model.generate(**inputs, max_new_tokens=16, do_sample=False, streamer=streamer))
+        worker.start()
+        next(t for t in streamer if t)
+        elapsed = time.perf_counter() - started
+        worker.join()
+        return elapsed
+
+    return measure
+
+
+if __name__ == "__main__":
+    main()
