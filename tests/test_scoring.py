@@ -26,7 +26,7 @@ from core.scoring import (
     quote_similarity,
     score_answer,
 )
-from core.scripture import Citation, citation_text, extract_citations, parse_reference, parse_reference_list
+from core.scripture import citation_text, extract_citations, parse_reference, parse_reference_list
 
 E, N, C, U = "expected", "nonexistent", "in_context", "unsupported"
 

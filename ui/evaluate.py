@@ -252,7 +252,8 @@ def build_evaluate_tab(sampling: gr.State, mode: gr.State) -> None:
         with gr.Tabs():
             with gr.Tab("Run", id="evaluate-run-tab"):
                 with gr.Row():
-                    set_path = gr.Dropdown(question_sets(), label="Question set", value=question_sets()[0][1])
+                    choices = question_sets()
+                    set_path = gr.Dropdown(choices, label="Question set", value=choices[0][1])
                     upload = gr.File(label="…or upload a CSV", file_types=[".csv"], type="filepath", elem_id="evaluate-upload")
                 with gr.Row():
                     limit = gr.Number(label="Only the first N questions (blank: all)", value=5, precision=0, minimum=1)

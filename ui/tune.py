@@ -244,11 +244,11 @@ def _sweep_outputs(points: list[SweepPoint], parameter: str, total: int, questio
 
 def _build_column(index: int, sampling: Sampling) -> _Column:
     name = COLUMN_NAMES[index]
-    preset_names = list(presets(get_textgen_service().settings))
+    named = presets(get_textgen_service().settings)
     with gr.Column(visible=index < 2, min_width=240) as box:
         gr.Markdown(f"### Settings {name}")
-        preset = gr.Dropdown(preset_names, value=STARTING_PRESETS[index], label="Preset", elem_id=f"tune-preset-{name}")
-        start = presets(get_textgen_service().settings)[STARTING_PRESETS[index]] if index else sampling
+        preset = gr.Dropdown(list(named), value=STARTING_PRESETS[index], label="Preset", elem_id=f"tune-preset-{name}")
+        start = named[STARTING_PRESETS[index]] if index else sampling
         temperature = gr.Slider(0, 2, value=start.temperature, step=0.05, label="Temperature", elem_id=f"tune-temperature-{name}")
         top_p = gr.Slider(0.05, 1, value=start.top_p, step=0.05, label="Top-p")
         top_k = gr.Slider(0, 200, value=start.top_k or 0, step=1, label="Top-k (0: off)")
