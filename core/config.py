@@ -27,6 +27,7 @@ DEFAULT_API_MODEL = "meta-llama/Llama-2-7b-chat-hf"
 Mode = Literal["api", "local"]
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "float32", "bfloat16", "float16"]
+QuantizationRequest = Literal["auto", "none", "int4", "int8"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -44,6 +45,7 @@ class Settings:
     local_model: str | None = None  # None: the embedded SmolLM2-135M-Instruct GGUF
     device: Device = "auto"
     local_dtype: Precision = "auto"
+    local_quantization: QuantizationRequest = "auto"
     timeout_s: float = 60.0
     temperature: float = 0.2
     max_output_tokens: int = HARD_OUTPUT_TOKEN_LIMIT
@@ -174,6 +176,7 @@ _VARIABLES: tuple[_Var, ...] = (
     _Var(("HF_LOCAL_MODEL",), "local_model", _text),
     _Var(("HF_DEVICE",), "device", _choice("auto", "cpu", "cuda")),
     _Var(("HF_LOCAL_DTYPE",), "local_dtype", _choice("auto", "float32", "bfloat16", "float16")),
+    _Var(("HF_LOCAL_QUANTIZATION",), "local_quantization", _choice("auto", "none", "int4", "int8")),
     _Var(("HF_GENERATION_TIMEOUT",), "timeout_s", _number(float, 1, 600)),
     _Var(("HF_GENERATION_TEMPERATURE",), "temperature", _number(float, 0, 2)),
     _Var(("ASSISTANT_MAX_OUTPUT_TOKENS",), "max_output_tokens", _number(int, 1, HARD_OUTPUT_TOKEN_LIMIT)),

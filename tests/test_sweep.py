@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from model_probe import forward_passes, wait_until_idle
 from core import GenerationError, GenerationResult, InvalidRequestError
+from core.backends.local import LocalTransformersBackend
 from core.config import Settings, env_lines
 from core.service import TextGenService
 from core.sweep import AnswerFigures, iter_compare, run_compare, run_sweep, sample_questions, sweep_params, sweep_values
@@ -70,20 +72,17 @@ def test_a_bad_column_fails_alone(fresh_local_service: TextGenService) -> None:
 
 
 def test_closing_a_compare_stops_its_generation(fresh_local_service: TextGenService) -> None:
-    updates = iter_compare(fresh_local_service, "Tell me about Moses.", [{"max_new_tokens": 300, "temperature": 0}])
-    before = fresh_local_service.backend().usage().output_tokens
-    first = next(updates)
-    updates.close()  # what Gradio does on Stop: the backend's stopping criterion ends generate()
+    backend = fresh_local_service.backend()
+    assert isinstance(backend, LocalTransformersBackend)
+    before = backend.usage().output_tokens
+    with forward_passes(backend.model) as passes:
+        updates = iter_compare(fresh_local_service, "Tell me about Moses.", [{"max_new_tokens": 300, "temperature": 0}])
+        first = next(updates)
+        updates.close()  # what Gradio does on Stop: the backend's stopping criterion ends generate()
+        assert wait_until_idle(backend), "generation kept running after its compare was closed"
     assert first.index == 0 and not first.done
-    deadline = time.monotonic() + 5
-    while _generation_threads() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _generation_threads(), "generation kept running after its compare was closed"
-    assert fresh_local_service.backend().usage().output_tokens == before  # no answer was completed
-
-
-def _generation_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "local-generate"]
+    assert passes[0] < 20, f"{passes[0]} tokens generated after the compare was closed at its first"
+    assert backend.usage().output_tokens == before  # no answer was completed
 
 
 def test_api_columns_run_at_once(api_service: TextGenService) -> None:

@@ -1,10 +1,9 @@
 """A local ``transformers`` model on CUDA when present, else the CPU.
 
-One lock serialises generation: two threads driving one model at once would thrash the
-CPU (or corrupt a CUDA stream) and make seeded runs unrepeatable. The lock is held by the
-worker thread that runs ``generate``, never by the consumer of the stream, so a slow or
-vanished reader cannot block other users; a reader that stops sets an event that a
-stopping criterion checks at every token.
+Everything that touches the model runs on one :class:`~core.backends.model_thread.ModelThread`
+(why one thread: see there). A stream's reader only consumes text, so a slow or vanished
+reader cannot block other users; a reader that stops sets an event that a stopping
+criterion checks at every token.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import wait
 from pathlib import Path
 
 import torch
@@ -25,6 +25,8 @@ from transformers import (
 )
 
 from core.backends import BackendInfo, UsageMeter
+from core.backends.model_thread import ModelThread
+from core.backends.quantized import Quantization, quantize_linear_layers
 from core.config import Settings
 from core.errors import GenerationError, ModelLoadError
 from core.model_files import ModelSource, conversion_folder, is_complete, resolve_source, save_atomically
@@ -53,19 +55,40 @@ def pick_device(requested: str) -> torch.device:
     return torch.device("cuda")
 
 
-def pick_dtype(device: torch.device, requested: str = "auto") -> torch.dtype:
-    """The weights' precision: ``requested``, or the fastest one this device runs natively.
+def pick_dtype(device: torch.device, requested: str = "auto", *, quantized: bool = False) -> torch.dtype:
+    """The model's float precision: ``requested``, or the fastest one this device runs natively.
 
     A small model on a CPU is limited by per-token overhead and memory traffic, not
     arithmetic: bfloat16 halves the traffic and, where the CPU has bfloat16 instructions
     (AVX512-BF16 or AMX), decodes ~1.6x faster than float32 (benchmarks/README.md).
-    Without them bfloat16 is emulated and slower, so float32 stays the default there.
+    Without them bfloat16 is emulated and slower, so float32 stays the default there,
+    except under int4/int8 weights, whose kernels are fast with bfloat16 activations only.
     """
     if requested != "auto":
         return getattr(torch, requested)
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if cpu_has_bfloat16() else torch.float32
+    return torch.bfloat16 if quantized or cpu_has_bfloat16() else torch.float32
+
+
+def pick_quantization(device: torch.device, dtype: torch.dtype, source: ModelSource, requested: str = "auto") -> str:
+    """``none``, ``int4``, ``int8``, or ``auto``: int4 if it is exact (see ``core.backends.quantized``).
+
+    ``auto`` tries only where it can pay off and lose nothing: a GGUF file (4-bit weights
+    come from there) on a CPU computing in bfloat16 (with float32 activations the int4
+    kernel takes a slow path: ~6 tokens/s against ~45).
+    """
+    if requested == "none":
+        return "none"
+    if device.type != "cpu":
+        if requested == "auto":
+            return "none"
+        raise ModelLoadError(
+            f"HF_LOCAL_QUANTIZATION={requested} runs on the CPU only. On a GPU use none or auto."
+        )
+    if requested == "auto":
+        return "auto" if source.kind == "gguf" and dtype == torch.bfloat16 else "none"
+    return requested
 
 
 def cpu_has_bfloat16() -> bool:
@@ -86,16 +109,29 @@ class LocalTransformersBackend:
         self._settings = settings
         self._source = resolve_source(settings.local_model)
         self._device = pick_device(settings.device)
-        self._lock = threading.Lock()
         self._usage = UsageMeter()
         started = time.perf_counter()
-        dtype = pick_dtype(self._device, settings.local_dtype)
-        self._model, self._tokenizer, self.loaded_from = _load(self._source, settings.cache_dir, self._device, dtype)
+        dtype = pick_dtype(self._device, settings.local_dtype, quantized=settings.local_quantization in ("int4", "int8"))
+        wanted = pick_quantization(self._device, dtype, self._source, settings.local_quantization)
+        self._thread = ModelThread()
+        try:
+            self._model, self._tokenizer, self.loaded_from, self.quantization = self._thread.run(
+                lambda: _load_and_quantize(self._source, settings.cache_dir, self._device, dtype, wanted)
+            )
+        except BaseException:
+            self._thread.close()
+            raise
         self.load_seconds = time.perf_counter() - started
         logger.info(
-            '{"event": "model_loaded", "model": "%s", "from": "%s", "device": "%s", "seconds": %.2f}',
-            self._source.name, self.loaded_from, self._device, self.load_seconds,
+            '{"event": "model_loaded", "model": "%s", "from": "%s", "device": "%s", "dtype": "%s", '
+            '"quantization": "%s", "seconds": %.2f}',
+            self._source.name, self.loaded_from, self._device, str(dtype).removeprefix("torch."), self.quantization, self.load_seconds,
         )
+
+    @property
+    def busy(self) -> bool:
+        """Whether the model is answering or has answers queued."""
+        return self._thread.busy
 
     @property
     def model(self) -> torch.nn.Module:
@@ -114,7 +150,11 @@ class LocalTransformersBackend:
             model=self._source.name,
             device=str(self._device),
             context_window=min(self._settings.context_window, getattr(config, "max_position_embeddings", 10**9)),
-            details=(("dtype", str(self._model.dtype).removeprefix("torch.")), ("loaded_from", self.loaded_from)),
+            details=(
+                ("dtype", str(self._model.dtype).removeprefix("torch.")),
+                ("quantization", self.quantization),
+                ("loaded_from", self.loaded_from),
+            ),
         )
 
     def usage(self) -> TokenUsage:
@@ -167,11 +207,15 @@ class LocalTransformersBackend:
             inputs = self._tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self._device)
         finally:
             self._tokenizer.padding_side = padding_side
-        with self._lock:
+        kwargs = self._generate_kwargs(params)
+
+        def work() -> torch.Tensor:
             if params.seed is not None:
                 torch.manual_seed(params.seed)
             with torch.inference_mode():
-                sequences = self._model.generate(**inputs, **self._generate_kwargs(params))
+                return self._model.generate(**inputs, **kwargs)
+
+        sequences = self._thread.run(work)
         width = inputs["input_ids"].shape[1]
         stop_ids = self._stop_token_ids()
         events: list[StreamEvent | BaseException] = []
@@ -213,38 +257,37 @@ class LocalTransformersBackend:
 
         def work() -> None:
             try:
-                with self._lock:
-                    if cancel.is_set() or abandoned.is_set():
-                        return
-                    if params.seed is not None:
-                        torch.manual_seed(params.seed)
-                    with torch.inference_mode():
-                        outcome["sequences"] = self._model.generate(
-                            **inputs,
-                            **kwargs,
-                            streamer=streamer,
-                            stopping_criteria=StoppingCriteriaList([_StopWhenSet(cancel, abandoned)]),
-                        )
+                if cancel.is_set() or abandoned.is_set():
+                    return
+                if params.seed is not None:
+                    torch.manual_seed(params.seed)
+                with torch.inference_mode():
+                    outcome["sequences"] = self._model.generate(
+                        **inputs,
+                        **kwargs,
+                        streamer=streamer,
+                        stopping_criteria=StoppingCriteriaList([_StopWhenSet(cancel, abandoned)]),
+                    )
             except BaseException as error:  # handed to the reader, which raises it
                 outcome["error"] = error
             finally:
                 streamer.end()
 
-        worker = threading.Thread(target=work, name="local-generate", daemon=True)
-        worker.start()
+        job = self._thread.submit(work)
         finished = False
         try:
             for text in streamer:
                 if text:
                     yield StreamEvent(text=text)
-            worker.join()
+            job.result()
             finished = True
         finally:
             if not finished:
                 abandoned.set()
                 # the stopping criterion ends generate() at its next token; wait for that, so
-                # a closed stream leaves no thread in torch (a process exiting then aborts)
-                worker.join(timeout=ABANDON_WAIT_S)
+                # a closed stream leaves the model idle (a process exiting mid-torch aborts)
+                if not job.cancel():
+                    wait([job], timeout=ABANDON_WAIT_S)
         if "error" in outcome:
             error = outcome["error"]
             if isinstance(error, torch.cuda.OutOfMemoryError):
@@ -276,6 +319,15 @@ class LocalTransformersBackend:
         if params.stop:
             kwargs["tokenizer"] = self._tokenizer
         return kwargs
+
+
+def _load_and_quantize(
+    source: ModelSource, cache_dir: Path, device: torch.device, dtype: torch.dtype, wanted: str
+) -> tuple[torch.nn.Module, object, str, Quantization]:
+    # auto looks for exact int4 codes in the weights, which only their float32 values show
+    model, tokenizer, loaded_from = _load(source, cache_dir, device, torch.float32 if wanted == "auto" else dtype)
+    applied: Quantization = "none" if wanted == "none" else quantize_linear_layers(model, wanted)  # type: ignore[arg-type]
+    return model.to(dtype), tokenizer, loaded_from, applied
 
 
 def _load(source: ModelSource, cache_dir: Path, device: torch.device, dtype: torch.dtype) -> tuple[torch.nn.Module, object, str]:
