@@ -6,11 +6,13 @@ and prints the ratio; medians of several runs, because these machines are noisy.
 
 from __future__ import annotations
 
+import json
 import platform
 import statistics
+import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
 
@@ -24,6 +26,26 @@ def median_of(runs: int, measure: Callable[[], float]) -> tuple[float, list[floa
     """Call ``measure`` ``runs`` times; its median and every value."""
     values = [measure() for _ in range(runs)]
     return statistics.median(values), values
+
+
+def measure_apart(parts: Mapping[str, Callable[[], list[float]]]) -> dict[str, list[float]]:
+    """Measure each part in a process of its own (this script run again with the part's name).
+
+    torch gives every thread that computes its own OpenMP team, and once a process holds
+    more of them than cores, libgomp stops spinning between parallel regions: a baseline
+    timed in the same process as the service's model thread is measured slower than it is.
+    """
+    if len(sys.argv) > 1:  # the child: one part, its values on the last line
+        print(json.dumps(parts[sys.argv[1]]()))
+        raise SystemExit(0)
+    values = {}
+    for name in parts:
+        child = subprocess.run([sys.executable, sys.argv[0], name], capture_output=True, text=True, check=True)
+        *said, last = child.stdout.strip().splitlines()
+        for line in said:
+            print(line)
+        values[name] = json.loads(last)
+    return values
 
 
 def timed(action: Callable[[], object]) -> float:
