@@ -460,6 +460,10 @@ class _ThreadingServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False  # FaultServer.close joins the threads itself, with a time limit
+    #: socketserver's default listen backlog is 5: under 100 simultaneous clients the kernel
+    #: drops the rest of the connection attempts, which retry a second later. Real servers
+    #: (uvicorn, TGI) queue thousands.
+    request_queue_size = 1024
 
     def __init__(self, owner: FaultServer):
         self.owner = owner
