@@ -53,7 +53,7 @@ def test_ordinary_float_weights_are_not_exact_int4() -> None:
     assert not weights.exact and 0.1 < weights.max_error_in_steps <= 0.5
 
 
-@pytest.mark.parametrize("rows", [1, 5])
+@pytest.mark.parametrize("rows", [1, 5, 40])  # 2 x rows: the int4 kernel up to 32, the de-quantized weights after
 def test_int4_and_int8_layers_compute_the_matrix_product(rows: int) -> None:
     torch.manual_seed(1)
     layer = nn.Linear(128, 48, bias=True)
