@@ -28,6 +28,7 @@ from fault_server import FaultServer, Ok, Slow
 
 SERVER_DELAY_S = 0.5
 QUESTION = "What is grace?"
+ANSWER = "Grace is the free favour of God."
 
 
 @dataclass
@@ -38,11 +39,12 @@ class LoadRun:
     later_wall_s: float
 
 
-def run_sessions(url: str, sessions: int, chats_each: int) -> LoadRun:
-    return asyncio.run(_run_sessions(url, sessions, chats_each))
+def run_sessions(url: str, sessions: int, chats_each: int, answer_holds: str = "") -> LoadRun:
+    """A chat counts as answered when it completes without error and its output holds ``answer_holds``."""
+    return asyncio.run(_run_sessions(url, sessions, chats_each, answer_holds))
 
 
-async def _run_sessions(url: str, sessions: int, chats_each: int) -> LoadRun:
+async def _run_sessions(url: str, sessions: int, chats_each: int, answer_holds: str) -> LoadRun:
     """Every session is a browser tab: its own session hash, its chats one after another.
 
     First all sessions arrive at once and ask their first question (Gradio sets a session
@@ -67,7 +69,7 @@ async def _run_sessions(url: str, sessions: int, chats_each: int) -> LoadRun:
             nonlocal errors
             started = time.perf_counter()
             try:
-                if await _chat(http, api, chat["id"], session_hash, data):
+                if await _chat(http, api, chat["id"], session_hash, data, answer_holds):
                     return time.perf_counter() - started
             except httpx.HTTPError:  # counted, not raised: the figure is how many fail
                 pass
@@ -90,7 +92,7 @@ async def _run_sessions(url: str, sessions: int, chats_each: int) -> LoadRun:
     )
 
 
-async def _chat(http: httpx.AsyncClient, api: str, fn_index: int, session_hash: str, data: list[object]) -> bool:
+async def _chat(http: httpx.AsyncClient, api: str, fn_index: int, session_hash: str, data: list[object], answer_holds: str) -> bool:
     """One chat: join the queue, then read the session's event stream until this event completes."""
     joined = await http.post(f"{api}/queue/join", json={"data": data, "fn_index": fn_index, "session_hash": session_hash, "event_data": None, "trigger_id": None})
     if joined.status_code != 200:
@@ -102,7 +104,7 @@ async def _chat(http: httpx.AsyncClient, api: str, fn_index: int, session_hash: 
                 continue
             message = json.loads(line[5:])
             if message.get("event_id") == event_id and message.get("msg") == "process_completed":
-                return bool(message.get("success")) and "Grace is the free favour" in json.dumps(message.get("output"))
+                return bool(message.get("success")) and answer_holds in json.dumps(message.get("output"), ensure_ascii=False)
     return False
 
 
@@ -116,10 +118,10 @@ def figures(latencies: list[float]) -> str:
 
 def main() -> None:
     with FaultServer() as server:
-        server.script([], then=Slow(delay_s=SERVER_DELAY_S, then=Ok("Grace is the free favour of God.")))
+        server.script([], then=Slow(delay_s=SERVER_DELAY_S, then=Ok(ANSWER)))
         app = start_app({"HF_BASE_URL": server.base_url, "HF_GENERATION_MODEL": "test-model", "HF_TOKEN": "hf_FAKE_bench", "HF_CACHE_SIZE": "0"})
         try:
-            run = run_sessions(app.url, 100, 3)
+            run = run_sessions(app.url, 100, 3, answer_holds=ANSWER)
         finally:
             app.stop()
     server_alone = f"{SERVER_DELAY_S:.2f} s (the server alone)"
