@@ -59,8 +59,9 @@ def test_int4_and_int8_layers_compute_the_matrix_product(rows: int) -> None:
     layer = nn.Linear(128, 48, bias=True)
     x = torch.randn(2, rows, 128)
     weights = to_int4(layer.weight)
-    int4 = Int4Linear(weights.codes, weights.scales, weights.zeros, layer.bias)
+    int4 = Int4Linear(weights, layer.bias)
     dequantized = (weights.codes.float().reshape(48, 4, 32) - 8) * weights.scales[..., None] + weights.zeros[..., None]
+    torch.testing.assert_close(weights.dequantized, dequantized.reshape(48, 128))
     expected = nn.functional.linear(x, dequantized.reshape(48, 128), layer.bias)
     torch.testing.assert_close(int4(x), expected, rtol=1e-4, atol=1e-4)
     int8 = Int8Linear(layer.weight, layer.bias)
