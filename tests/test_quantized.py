@@ -17,7 +17,8 @@ from core.config import Settings
 from core.errors import ConfigurationError, ModelLoadError
 from core.model_files import ModelSource, conversion_folder, embedded_gguf
 from core.scripture import verse_text
-from core.service import TextGenService
+from core.service import TextGenService, reset_textgen_service
+from ui.status import describe_model
 
 CPU = torch.device("cpu")
 GGUF = ModelSource("gguf", "model.gguf", "model")
@@ -127,6 +128,12 @@ def test_auto_quantizes_only_a_gguf_model_computing_in_bfloat16_on_a_cpu() -> No
 def test_the_service_reports_its_quantization_and_can_be_told_none(local_service: TextGenService, local_settings: Settings) -> None:
     details = dict(local_service.backend().info().details)
     assert details["quantization"] == ("int4" if cpu_has_bfloat16() else "none")
+    reset_textgen_service(local_service)
+    try:
+        shown = describe_model(None)  # the app's status panel
+    finally:
+        reset_textgen_service()
+    assert ("**Device:** cpu · bfloat16 · int4 weights" if cpu_has_bfloat16() else "**Device:** cpu · float32") in shown
     plain = TextGenService(replace(local_settings, local_quantization="none"))
     assert dict(plain.backend().info().details)["quantization"] == "none"
     assert plain.chat("What is grace?", max_new_tokens=8, temperature=0).output_tokens >= 1

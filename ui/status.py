@@ -19,7 +19,7 @@ def describe_model(mode: str | None, oauth_token: gr.OAuthToken | None = None) -
     lines = [
         f"**Mode:** {_MODE_LABELS.get(chosen, chosen)}",
         f"**Model:** {info['model_name'] if chosen == info['mode'] else _other_model_name(chosen)}",
-        f"**Device:** {info['device']}" if chosen == info["mode"] else "",
+        f"**Device:** {info['device']}{_precision(info.get('details', {}))}" if chosen == info["mode"] else "",
         f"**Output limit:** {info['max_output_tokens']} tokens · **Context window:** {info['context_window']} tokens",
         f"**Used so far:** {usage['requests']} answers · {usage['prompt_tokens']} prompt tokens · {usage['output_tokens']} answer tokens",
         f"**Cache:** {cache['hits']} hits · {cache['misses']} misses",
@@ -29,6 +29,14 @@ def describe_model(mode: str | None, oauth_token: gr.OAuthToken | None = None) -
     if oauth_token is not None:
         lines.append("**Signed in:** API requests use your own Hugging Face token; the usage above is yours.")
     return "  \n".join(line for line in lines if line)
+
+
+def _precision(details: dict[str, str]) -> str:
+    """How the local model computes, for developers comparing speeds: " · bfloat16 · int4 weights"."""
+    parts = [details["dtype"]] if "dtype" in details else []
+    if details.get("quantization", "none") != "none":
+        parts.append(f"{details['quantization']} weights")
+    return "".join(f" · {part}" for part in parts)
 
 
 def _other_model_name(mode: str) -> str:
