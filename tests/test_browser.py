@@ -141,7 +141,8 @@ def test_stop_ends_a_generation_and_the_chat_stays_usable(page: Page, local_app:
     # multi-turn: the second question went to the model with the first exchange before it
     sent = [m for m in _generation_logs(local_app)[-1]["prompt"] if m["role"] != "system"]
     assert [m["role"] for m in sent] == ["user", "assistant", "user"]
-    assert sent[0]["content"].startswith("Tell me the whole story of Moses") and sent[1]["content"] == stopped_at.strip()
+    # the page's text drops a trailing space that a stop mid-stream can leave in the answer
+    assert sent[0]["content"].startswith("Tell me the whole story of Moses") and sent[1]["content"].strip() == stopped_at.strip()
 
 
 def test_closing_the_tab_mid_answer_stops_the_generation(browser: Browser, local_app: RunningApp) -> None:
