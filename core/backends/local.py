@@ -97,8 +97,8 @@ def cpu_has_bfloat16() -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
-#: How long closing a stream waits for its generation to stop: a few tokens' time, and a
-#: bound for when the model is busy with someone else's answer and ours has not started.
+#: How long closing a stream waits for its running generation to stop: a few tokens' time
+#: (one still queued behind someone else's answer is simply cancelled).
 ABANDON_WAIT_S = 2.0
 
 
