@@ -16,19 +16,16 @@ import statistics
 import time
 
 import torch
-from common import PROMPT, measure_apart, report, timed
+from common import PROMPT, local_service, measure_apart, plain_float32_model, report, timed
 
-from core import Settings, TextGenService
-from core.model_files import conversion_folder, embedded_gguf
+from core.model_files import embedded_gguf
 
 NEW_TOKENS = 128
 RUNS = 3
 
 
 def ours() -> list[float]:
-    settings = Settings.from_env()
-    service = TextGenService(Settings(use_api=False, cache_dir=settings.cache_dir, cache_size=0,
-                                      local_dtype=settings.local_dtype, local_quantization=settings.local_quantization))
+    service = local_service()
     service.chat(PROMPT, max_new_tokens=8, temperature=0)  # load and warm up
     details = dict(service.backend().info().details)
     print(f"ours: {details['dtype']}, quantization {details['quantization']}")
@@ -40,11 +37,7 @@ def ours() -> list[float]:
 
 
 def plain_transformers() -> list[float]:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    folder = conversion_folder(embedded_gguf(), Settings.from_env().cache_dir)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    model, tokenizer = plain_float32_model()
     inputs = tokenizer.apply_chat_template([{"role": "user", "content": PROMPT}], add_generation_prompt=True, return_dict=True, return_tensors="pt")
     with torch.inference_mode():
         model.generate(**inputs, max_new_tokens=8, do_sample=False)

@@ -10,7 +10,9 @@ at once against 1. Target: batched local at least 3x one at a time.
 
 from __future__ import annotations
 
-from common import ROOT, report, timed
+import statistics
+
+from common import ROOT, local_service, report, timed
 
 from core import Settings, TextGenService
 from core.evaluation import load_question_set, run_evaluation
@@ -19,6 +21,7 @@ from fault_server import FaultServer, Ok, Slow
 QUESTIONS = 16
 PARAMS = {"max_new_tokens": 64, "temperature": 0}
 SERVER_DELAY_S = 0.5
+RUNS = 3
 
 
 def per_minute(seconds: float) -> float:
@@ -27,15 +30,18 @@ def per_minute(seconds: float) -> float:
 
 def main() -> None:
     question_set = load_question_set(ROOT / "eval_sets" / "bible_knowledge.csv")
-    local = TextGenService(Settings(use_api=False, cache_dir=Settings.from_env().cache_dir, cache_size=0))
+    local = local_service()
     local.chat("warm up", max_new_tokens=4)
 
     def local_run(batch_size: int) -> float:
         return timed(lambda: run_evaluation(question_set, service=local, params=PARAMS, limit=QUESTIONS, batch_size=batch_size))
 
-    batched, single = local_run(8), local_run(1)
-    report(f"Evaluation, local ({QUESTIONS} q, questions/min)", f"{per_minute(batched):.1f} (batches of 8)", f"{per_minute(single):.1f} (one at a time)",
-           single / batched, "target ≥ 3×")
+    # alternating, so that drift in the machine's speed falls on both sides alike
+    runs = [(local_run(8), local_run(1)) for _ in range(RUNS)]
+    batched, single = statistics.median(b for b, _ in runs), statistics.median(s for _, s in runs)
+    ratios = ", ".join(f"{s / b:.2f}×" for b, s in runs)
+    report(f"Evaluation, local ({QUESTIONS} q, questions/min, median of {RUNS})", f"{per_minute(batched):.1f} (batches of 8)",
+           f"{per_minute(single):.1f} (one at a time)", statistics.median(s / b for b, s in runs), f"ratios per run {ratios}; target ≥ 3×")
 
     with FaultServer() as server:
         server.script([], then=Slow(delay_s=SERVER_DELAY_S, then=Ok("Grace is the free favour of God.")))

@@ -13,11 +13,7 @@ import statistics
 import threading
 import time
 
-import torch
-from common import measure_apart, report
-
-from core import Settings, TextGenService
-from core.model_files import conversion_folder, embedded_gguf
+from common import local_service, measure_apart, plain_float32_model, report
 
 #: ~300 tokens of question: a pastor pasting a passage and asking about it.
 LONG_PROMPT = (
@@ -28,7 +24,7 @@ RUNS = 5
 
 
 def ours() -> list[float]:
-    service = TextGenService(Settings(use_api=False, cache_dir=Settings.from_env().cache_dir, cache_size=0))
+    service = local_service()
     prompt_tokens = service.chat(LONG_PROMPT, max_new_tokens=1, temperature=0).prompt_tokens
     print(f"prompt: {prompt_tokens} tokens")
 
@@ -44,11 +40,9 @@ def ours() -> list[float]:
 
 
 def plain_streaming() -> list[float]:
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TextIteratorStreamer
+    from transformers import TextIteratorStreamer
 
-    folder = conversion_folder(embedded_gguf(), Settings.from_env().cache_dir)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    model, tokenizer = plain_float32_model()
 
     def measure() -> float:
         started = time.perf_counter()

@@ -28,6 +28,27 @@ def median_of(runs: int, measure: Callable[[], float]) -> tuple[float, list[floa
     return statistics.median(values), values
 
 
+def local_service():  # type: ignore[no-untyped-def]
+    """The service on the embedded model as configured (HF_LOCAL_DTYPE, HF_LOCAL_QUANTIZATION), answer cache off."""
+    from dataclasses import replace
+
+    from core import Settings, TextGenService
+
+    return TextGenService(replace(Settings.from_env(), use_api=False, cache_size=0))
+
+
+def plain_float32_model():  # type: ignore[no-untyped-def]
+    """The baseline: the same converted model in float32, loaded as a developer would; (model, tokenizer)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from core import Settings
+    from core.model_files import conversion_folder, embedded_gguf
+
+    folder = conversion_folder(embedded_gguf(), Settings.from_env().cache_dir)
+    return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval(), AutoTokenizer.from_pretrained(folder)
+
+
 def measure_apart(parts: Mapping[str, Callable[[], list[float]]]) -> dict[str, list[float]]:
     """Measure each part in a process of its own (this script run again with the part's name).
 
