@@ -474,19 +474,24 @@ _UNIT_NUMBERS = re.compile(r"\d[\d\s:.,\-\u2010-\u2014]*$")
 
 def _deduplicated(scored: Sequence[ScoredCitation]) -> list[ScoredCitation]:
     """First occurrence of each unit (see the module docstring)."""
-    seen: dict[tuple[str | None, str], ScoredCitation] = {}
+    seen: dict[str, ScoredCitation] = {}
     for item in scored:
-        seen.setdefault(_unit_key(item.citation), item)
+        seen.setdefault(citation_unit(item.citation), item)
     return list(seen.values())
 
 
-def _unit_key(citation: Citation) -> tuple[str | None, str]:
+def citation_unit(citation: Citation) -> str:
+    """The one key that decides which references of an answer are the same citation.
+
+    Every place that counts citations (Chat, Tune, Evaluate, Review, the CLI) groups by
+    this key, so one answer gets one count everywhere (see the module docstring).
+    """
     if citation.exists:
-        return "", citation.normalized or ""
+        return citation.normalized or ""
     if citation.book is None:
-        return None, " ".join(citation.text.casefold().split())
+        return "?" + " ".join(citation.text.casefold().split())
     numbers = _UNIT_NUMBERS.search(citation.text)
-    return citation.book, " ".join(re.findall(r"\d+", numbers.group() if numbers else citation.text))
+    return "?" + citation.book + " " + " ".join(re.findall(r"\d+", numbers.group() if numbers else citation.text))
 
 
 def _share(part: int, whole: int) -> float | None:
