@@ -1,9 +1,11 @@
 """Assemble the chat sent to a model, and make it fit the context window.
 
-The system prompt carries the optional context passages. When the whole prompt is longer
-than ``context_window - max_new_tokens``, the oldest history goes first, then context
-passages (last first), and only then the middle of the question itself; the system prompt
-and the question are always kept. What was cut is reported, never silent.
+The system prompt carries the optional context passages: the ones a person gave first,
+then the ones retrieval found (:mod:`core.retrieval`). When the whole prompt is longer
+than ``context_window - max_new_tokens``, retrieved passages go first (last first: they
+are ranked, so the weakest goes), then the oldest history, then the given context passages
+(last first), and only then the middle of the question itself; the system prompt and the
+question are always kept. What was cut is reported, never silent.
 """
 
 from __future__ import annotations
@@ -40,10 +42,16 @@ class PromptParts:
     context: tuple[str, ...]
     history: tuple[ChatMessage, ...]
     question: str
+    retrieved: tuple[str, ...] = ()  # found for the question, best first; the first to be cut
 
     @classmethod
     def from_messages(
-        cls, messages: Sequence[ChatMessage], *, system_prompt: str | None, context: Sequence[str]
+        cls,
+        messages: Sequence[ChatMessage],
+        *,
+        system_prompt: str | None,
+        context: Sequence[str],
+        retrieved: Sequence[str] = (),
     ) -> PromptParts:
         if not messages or messages[-1].role != "user":
             raise InvalidRequestError("The conversation must end with a question from the user.")
@@ -52,16 +60,20 @@ class PromptParts:
         system = [m.content for m in messages if m.role == "system"]
         history = tuple(m for m in messages[:-1] if m.role != "system")
         prompt = system_prompt if system_prompt is not None else ("\n\n".join(system) or None)
-        passages = tuple(p.strip() for p in context if p and p.strip())
-        return cls(prompt, passages, history, messages[-1].content)
+        return cls(prompt, _passages(context), history, messages[-1].content, _passages(retrieved))
 
     def to_messages(self) -> list[ChatMessage]:
         system = self.system_prompt or ""
-        if self.context:
-            numbered = "\n\n".join(f"[{i}] {passage}" for i, passage in enumerate(self.context, 1))
+        passages = (*self.context, *self.retrieved)
+        if passages:
+            numbered = "\n\n".join(f"[{i}] {passage}" for i, passage in enumerate(passages, 1))
             system = f"{system}\n\nBase your answer on these passages:\n{numbered}".strip()
         head = [ChatMessage("system", system)] if system else []
         return [*head, *self.history, ChatMessage("user", self.question)]
+
+
+def _passages(texts: Sequence[str]) -> tuple[str, ...]:
+    return tuple(p.strip() for p in texts if p and p.strip())
 
 
 def fit_prompt(parts: PromptParts, count_tokens: TokenCounter, budget: int) -> tuple[list[ChatMessage], TruncationReport | None]:
@@ -70,11 +82,19 @@ def fit_prompt(parts: PromptParts, count_tokens: TokenCounter, budget: int) -> t
     if total <= budget:
         return parts.to_messages(), None
     history, context, question = list(parts.history), list(parts.context), parts.question
-    dropped_history = dropped_context = 0
+    retrieved = list(parts.retrieved)
+    dropped_history = dropped_context = dropped_retrieved = 0
+
+    def fitted() -> PromptParts:
+        return PromptParts(parts.system_prompt, tuple(context), tuple(history), question, tuple(retrieved))
 
     def measure() -> int:
-        return count_tokens(PromptParts(parts.system_prompt, tuple(context), tuple(history), question).to_messages())
+        return count_tokens(fitted().to_messages())
 
+    while retrieved and total > budget:
+        retrieved.pop()
+        dropped_retrieved += 1
+        total = measure()
     while history and total > budget:
         history.pop(0)
         dropped_history += 1
@@ -101,9 +121,10 @@ def fit_prompt(parts: PromptParts, count_tokens: TokenCounter, budget: int) -> t
         final_tokens=total,
         dropped_history_messages=dropped_history,
         dropped_context_passages=dropped_context,
+        dropped_retrieved_passages=dropped_retrieved,
         question_chars_removed=len(parts.question) - len(question.replace(_ELISION, "")),
     )
-    return PromptParts(parts.system_prompt, tuple(context), tuple(history), question).to_messages(), report
+    return fitted().to_messages(), report
 
 
 def _cut_middle(text: str, *, chars_per_token: float, excess_tokens: int) -> str:

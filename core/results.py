@@ -29,9 +29,12 @@ class TruncationReport:
     dropped_history_messages: int = 0
     dropped_context_passages: int = 0
     question_chars_removed: int = 0
+    dropped_retrieved_passages: int = 0  # Scripture passages found by retrieval (core.retrieval)
 
     def describe(self) -> str:
         parts = []
+        if self.dropped_retrieved_passages:
+            parts.append(f"{self.dropped_retrieved_passages} retrieved Scripture passage(s)")
         if self.dropped_history_messages:
             parts.append(f"{self.dropped_history_messages} earlier message(s)")
         if self.dropped_context_passages:

@@ -130,11 +130,18 @@ class TextGenService:
         *,
         system_prompt: str | None = None,
         context: Sequence[str] = (),
+        retrieved: Sequence[str] = (),
         mode: Mode | None = None,
         **params: object,
     ) -> GenerationResult:
-        """Answer a conversation and return the text with its figures and flags."""
-        result = _last_result(self.stream_chat(messages, system_prompt=system_prompt, context=context, mode=mode, **params))
+        """Answer a conversation and return the text with its figures and flags.
+
+        ``retrieved``: passages found for the question (:mod:`core.retrieval`), best first;
+        they follow ``context`` in the prompt and are the first thing cut to fit it.
+        """
+        result = _last_result(
+            self.stream_chat(messages, system_prompt=system_prompt, context=context, retrieved=retrieved, mode=mode, **params)
+        )
         if isinstance(result, GenerationError):
             raise result
         return result
@@ -145,6 +152,7 @@ class TextGenService:
         *,
         system_prompt: str | None = None,
         contexts: Sequence[Sequence[str]] | None = None,
+        retrieved: Sequence[Sequence[str]] | None = None,
         mode: Mode | None = None,
         **params: object,
     ) -> list[GenerationResult | GenerationError]:
@@ -161,7 +169,14 @@ class TextGenService:
         pending: list[tuple[int, _Prepared]] = []
         for index, conversation in enumerate(conversations):
             try:
-                prepared = self._prepare(conversation, system_prompt, contexts[index] if contexts else (), mode, params)
+                prepared = self._prepare(
+                    conversation,
+                    system_prompt,
+                    contexts[index] if contexts else (),
+                    retrieved[index] if retrieved else (),
+                    mode,
+                    params,
+                )
             except GenerationError as error:
                 results[index] = error
                 continue
@@ -201,6 +216,7 @@ class TextGenService:
         *,
         system_prompt: str | None = None,
         context: Sequence[str] = (),
+        retrieved: Sequence[str] = (),
         mode: Mode | None = None,
         **params: object,
     ) -> Iterator[StreamUpdate]:
@@ -209,7 +225,7 @@ class TextGenService:
         Transient failures are retried before the first token only. Closing the iterator
         (a Stop button, a closed browser tab) stops the backend at its next token.
         """
-        prepared = self._prepare(messages, system_prompt, context, mode, params)
+        prepared = self._prepare(messages, system_prompt, context, retrieved, mode, params)
         hit = self._cached(prepared)
         if hit is not None:
             yield StreamUpdate(delta=hit.text, text=hit.text, result=hit)
@@ -246,13 +262,21 @@ class TextGenService:
         result = self._complete(prepared, text, final, started, ttft_ms=ttft_ms, attempts=opened.attempts)
         yield StreamUpdate(delta="", text=text, result=result)
 
-    def _prepare(self, messages: MessagesLike, system_prompt: str | None, context: Sequence[str], mode: Mode | None, params: Mapping[str, object]) -> _Prepared:
+    def _prepare(
+        self,
+        messages: MessagesLike,
+        system_prompt: str | None,
+        context: Sequence[str],
+        retrieved: Sequence[str],
+        mode: Mode | None,
+        params: Mapping[str, object],
+    ) -> _Prepared:
         """Everything before the model runs: parameters, clamp, truncation, cache key, log record."""
         chat = to_messages([ChatMessage("user", messages)] if isinstance(messages, str) else messages)
         resolved = resolve_params(self.settings, params)
         backend = self.backend(mode)
         info = backend.info()
-        parts = PromptParts.from_messages(chat, system_prompt=system_prompt, context=context)
+        parts = PromptParts.from_messages(chat, system_prompt=system_prompt, context=context, retrieved=retrieved)
         fitted, truncation = fit_prompt(parts, backend.count_tokens, info.context_window - resolved.params.max_new_tokens)
         record = GenerationLogRecord(
             backend=info.backend,

@@ -65,3 +65,31 @@ def test_a_system_prompt_longer_than_the_window_is_refused_plainly() -> None:
 def test_an_empty_question_is_refused(question: str) -> None:
     with pytest.raises(InvalidRequestError, match="The question is empty"):
         PromptParts.from_messages([ChatMessage("user", question)], system_prompt=None, context=[])
+
+
+def test_retrieved_passages_follow_the_given_context() -> None:
+    messages = PromptParts.from_messages(
+        [ChatMessage("user", "Q?")], system_prompt="Be kind.", context=["Given passage"], retrieved=["John 3:16 — For God so loved", " "]
+    ).to_messages()
+
+    assert messages[0].content == "Be kind.\n\nBase your answer on these passages:\n[1] Given passage\n\n[2] John 3:16 — For God so loved"
+
+
+def test_retrieved_passages_are_cut_first_weakest_first_then_the_usual_order() -> None:
+    history = [ChatMessage("user", "old question " * 5), ChatMessage("assistant", "old answer " * 5)]
+    original = PromptParts.from_messages(
+        [*history, ChatMessage("user", "What is grace?")],
+        system_prompt="Be kind.",
+        context=["given " * 10],
+        retrieved=[f"found{i} " * 10 for i in range(3)],
+    )
+    total = count_words(original.to_messages())
+
+    messages, report = fit_prompt(original, count_words, budget=total - 1)
+    assert (report.dropped_retrieved_passages, report.dropped_history_messages, report.dropped_context_passages) == (1, 0, 0)
+    assert "found1" in messages[0].content and "found2" not in messages[0].content
+    assert "1 retrieved Scripture passage(s)" in report.describe()
+
+    messages, report = fit_prompt(original, count_words, budget=total - 35)
+    assert (report.dropped_retrieved_passages, report.dropped_history_messages, report.dropped_context_passages) == (3, 2, 0)
+    assert "given" in messages[0].content and len(messages) == 2
