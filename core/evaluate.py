@@ -3,7 +3,7 @@
     python -m core.evaluate eval_sets/core_doctrine.csv --output results.csv [--json results.json]
         [--mode local|api] [--limit N] [--concurrency N] [--batch-size N] [--temperature T]
         [--top-p P] [--repetition-penalty R] [--max-new-tokens N] [--seed S]
-        [--system-prompt TEXT] [--resume]
+        [--system-prompt TEXT] [--ground K] [--resume]
 
 Shows a progress bar on stderr, saves each row to ``--output`` as it finishes (so
 ``--resume`` can continue a run that was stopped), then writes the final results and
@@ -41,6 +41,7 @@ from core.evaluation import (
     write_results_csv,
     write_results_json,
 )
+from core.retrieval import MAX_PASSAGES
 from core.service import TextGenService, get_textgen_service
 
 EXIT_OK = 0
@@ -73,6 +74,13 @@ def _whole_number(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
+def _passage_count(text: str) -> int:
+    value = _whole_number(text)
+    if not 0 <= value <= MAX_PASSAGES:
+        raise argparse.ArgumentTypeError(f"{text!r} must be from 0 (off) to {MAX_PASSAGES}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m core.evaluate",
@@ -94,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=_whole_number, help="makes sampling reproducible")
     parser.add_argument("--system-prompt", help="the system prompt (default: the Chat tab's pastoral prompt)")
+    parser.add_argument(
+        "--ground",
+        type=_passage_count,
+        default=0,
+        metavar="K",
+        help="give the model K Scripture passages retrieved for each question, after the row's context (default 0: off)",
+    )
     parser.add_argument(
         "--resume", action="store_true", help="continue the run saved in --output: rows answered there are not asked again"
     )
@@ -130,7 +145,8 @@ def _evaluate(args: argparse.Namespace, service: TextGenService | None) -> int:
         _say(f"Replacing {args.output} (use --resume to continue it instead).")
     total = min(len(question_set), args.limit or len(question_set))
     mode = args.mode or service.settings.mode
-    _say(f"Evaluating {total} question(s) from {question_set.name} in {mode} mode.")
+    grounding = f", grounded in {args.ground} passage(s) each" if args.ground else ""
+    _say(f"Evaluating {total} question(s) from {question_set.name} in {mode} mode{grounding}.")
 
     bar = tqdm(total=total, file=sys.stderr, unit="q", dynamic_ncols=True, disable=None)
     try:
@@ -143,6 +159,7 @@ def _evaluate(args: argparse.Namespace, service: TextGenService | None) -> int:
             concurrency=args.concurrency,
             batch_size=args.batch_size,
             limit=args.limit,
+            ground=args.ground,
             on_progress=lambda progress: _show(bar, progress),
             checkpoint=args.output,
             resume_from=resume_from,

@@ -37,7 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -49,6 +49,8 @@ from core.metrics import DEGENERATE_REP_N, MIN_WORDS_TO_JUDGE, REP_N
 from core.params import resolve_params
 from core.prompting import DEFAULT_SYSTEM_PROMPT  # the Chat tab's: a run measures what people see there
 from core.results import GenerationResult
+from core.retrieval import MAX_PASSAGES, Passage, get_retriever
+from core.retrieval.quality import first_hit, recall
 from core.scoring import MIN_QUOTE_WORDS, MISQUOTE_SIMILARITY, AnswerScore, score_answer
 from core.scripture import Citation, parse_reference_list
 
@@ -116,13 +118,20 @@ RESULT_COLUMNS: dict[str, str] = {
     "time; 0 for an answer from the cache). Empty for given answers.",
     "finish_reason": "`stop` (the model finished) or `length` (cut at the token limit). Empty for given answers.",
     "error": "Why no answer was produced (the generation error's message); empty when the row was answered.",
+    "retrieved_references": "The Scripture passages retrieval gave the model (`--ground K`), best first, in pythonbible's normal "
+    "form, `; `-joined, e.g. `Philippians 4:5-7; 1 Peter 5:6-8`. Empty when the run was not grounded.",
+    "retrieval_hit": "True when some retrieved passage shares a verse with an expected reference. Empty when the run was "
+    "not grounded or the row has no expected references.",
 }
+
+#: Result columns that results files written before grounding existed lack; read back as empty.
+_LATER_RESULT_COLUMNS = ("retrieved_references", "retrieval_hit")
 
 _FLOAT_COLUMNS = frozenset(
     {"citation_precision", "citation_recall", "citation_f1", "grounded_rate", "distinct_1", "distinct_2", "rep_n", "latency_ms"}
 )
 _INT_COLUMNS = frozenset({"nonexistent_count", "longest_repeat", "output_tokens"})
-_BOOL_COLUMNS = frozenset({"degenerate", "within_token_limit"})
+_BOOL_COLUMNS = frozenset({"degenerate", "within_token_limit", "retrieval_hit"})
 _TYPED_COLUMNS = _FLOAT_COLUMNS | _INT_COLUMNS | _BOOL_COLUMNS
 #: Metrics are rounded so a results file reads well and survives a round trip unchanged.
 _METRIC_DECIMALS = 4
@@ -503,10 +512,18 @@ class ScoredRow:
     latency_ms: float | None = None
     finish_reason: str | None = None
     error: str | None = None
+    retrieved: tuple[Passage, ...] | None = None  # None: the run was not grounded
 
     @property
     def key(self) -> str:
         return self.row.key
+
+    @property
+    def retrieval_hit(self) -> bool | None:
+        """Whether a retrieved passage hits an expected reference; None when ungrounded or nothing is expected."""
+        if self.retrieved is None or not self.row.expected_references:
+            return None
+        return first_hit(self.row.expected_references, [p.verse_ids for p in self.retrieved]) is not None
 
     @property
     def within_token_limit(self) -> bool | None:
@@ -514,8 +531,20 @@ class ScoredRow:
         return None if self.output_tokens is None else self.output_tokens <= HARD_OUTPUT_TOKEN_LIMIT
 
 
-def score_row(row: QuestionRow, result_or_answer: GenerationResult | GenerationError | str) -> ScoredRow:
-    """Score a generated result, a failed generation, or a given answer (a string) for ``row``."""
+def score_row(
+    row: QuestionRow,
+    result_or_answer: GenerationResult | GenerationError | str,
+    *,
+    retrieved: tuple[Passage, ...] | None = None,
+) -> ScoredRow:
+    """Score a generated result, a failed generation, or a given answer (a string) for ``row``.
+
+    ``retrieved``: the passages the answer was grounded in, kept with the row.
+    """
+    return replace(_score_any(row, result_or_answer), retrieved=retrieved)
+
+
+def _score_any(row: QuestionRow, result_or_answer: GenerationResult | GenerationError | str) -> ScoredRow:
     if isinstance(result_or_answer, str):
         return ScoredRow(row, result_or_answer, "given", _score(row, result_or_answer))
     if isinstance(result_or_answer, GenerationResult):
@@ -575,6 +604,7 @@ class EvaluationRun:
     system_prompt: str | None
     mode: str
     total: int
+    ground: int = 0  # passages retrieved per question; 0: not grounded
     rows: list[ScoredRow] = field(default_factory=list)
     status: RunStatus = "running"
     error: str | None = None
@@ -621,6 +651,7 @@ def run_evaluation(
     concurrency: int = 4,
     batch_size: int = 8,
     limit: int | None = None,
+    ground: int = 0,
     on_progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
@@ -641,19 +672,31 @@ def run_evaluation(
     re-scored from their saved answers instead of generated again, rows that failed are
     tried again. It may be the same file as ``checkpoint``.
 
+    ``ground``: retrieve this many Scripture passages for each question
+    (:mod:`core.retrieval`) and give them to the model after the row's own context; they
+    are the first thing cut when the prompt must shrink to fit. 0 (the default) retrieves
+    nothing. Rows with a given answer are retrieved for too, so a set of saved answers
+    still measures retrieval.
+
     Raises ``ValueError`` (a bad count), :class:`~core.errors.InvalidRequestError` (a bad
     parameter) before any work; :class:`EvaluationFailed` or :class:`EvaluationInterrupted`
     (Ctrl-C), both carrying the run so far, when the run stops part-way.
     """
     params = {k: v for k, v in dict(params or {}).items() if v is not None}
     _check_counts(concurrency=concurrency, batch_size=batch_size, limit=limit)
+    _check_ground(ground)
     resolve_params(service.settings, params)  # a bad parameter fails here, not on every row
     chosen_mode = mode or service.settings.mode
     rows = question_set.rows[:limit] if limit is not None else question_set.rows
-    run = EvaluationRun(question_set, params, system_prompt, chosen_mode, total=len(rows))
+    run = EvaluationRun(question_set, params, system_prompt, chosen_mode, total=len(rows), ground=ground)
+    passages = _retrieve(rows, service, ground)
 
     previous = _resumable_rows(resume_from, rows) if resume_from is not None else {}
-    restored = [_restore_row(row, previous[row.key]) for row in rows if row.key in previous and row.answer is None]
+    restored = [
+        replace(_restore_row(row, previous[row.key]), retrieved=passages.get(row.key))
+        for row in rows
+        if row.key in previous and row.answer is None
+    ]
     run.rows.extend(restored)
     run.resumed = len(restored)
     done_keys = {r.key for r in restored}
@@ -674,12 +717,12 @@ def run_evaluation(
         for row in given:
             if stop.is_set():
                 break
-            tracker.add([score_row(row, row.answer or "")], generated=False)
+            tracker.add([score_row(row, row.answer or "", retrieved=passages.get(row.key))], generated=False)
         if not stop.is_set():
             if chosen_mode == "local":
-                _generate_in_batches(to_generate, run, service, tracker, stop, batch_size)
+                _generate_in_batches(to_generate, run, service, tracker, stop, batch_size, passages)
             else:
-                _generate_concurrently(to_generate, run, service, tracker, stop, concurrency)
+                _generate_concurrently(to_generate, run, service, tracker, stop, concurrency, passages)
         run.status = "cancelled" if stop.is_set() and len(run.rows) < run.total else "finished"
     except KeyboardInterrupt as error:
         run.status, run.error = "cancelled", "Interrupted (Ctrl-C)."
@@ -695,6 +738,23 @@ def run_evaluation(
         if writer is not None:
             writer.close()
     return run
+
+
+def _check_ground(ground: int) -> None:
+    if isinstance(ground, bool) or not isinstance(ground, int) or not 0 <= ground <= MAX_PASSAGES:
+        raise ValueError(f"ground (passages per question) must be a whole number from 0 (off) to {MAX_PASSAGES}, not {ground!r}.")
+
+
+def _retrieve(rows: Sequence[QuestionRow], service: TextGenService, ground: int) -> dict[str, tuple[Passage, ...]]:
+    """The passages for each row's question, by row key; none when ``ground`` is 0."""
+    if not ground:
+        return {}
+    retriever = get_retriever(service.settings.cache_dir)
+    return {row.key: retriever.search(row.question, ground) for row in rows}
+
+
+def _context_of(passages: Mapping[str, tuple[Passage, ...]], row: QuestionRow) -> list[str]:
+    return [passage.as_context() for passage in passages.get(row.key, ())]
 
 
 def _check_counts(**counts: int | None) -> None:
@@ -755,7 +815,13 @@ class _Tracker:
 
 
 def _generate_in_batches(
-    rows: list[QuestionRow], run: EvaluationRun, service: TextGenService, tracker: _Tracker, stop: threading.Event, batch_size: int
+    rows: list[QuestionRow],
+    run: EvaluationRun,
+    service: TextGenService,
+    tracker: _Tracker,
+    stop: threading.Event,
+    batch_size: int,
+    passages: Mapping[str, tuple[Passage, ...]],
 ) -> None:
     """Local mode: one ``chat_batch`` call per ``batch_size`` rows, in the calling thread."""
     for start in range(0, len(rows), batch_size):
@@ -768,6 +834,7 @@ def _generate_in_batches(
                 [row.question for row in chunk],
                 system_prompt=run.system_prompt,
                 contexts=[row.context_passages for row in chunk],
+                retrieved=[_context_of(passages, row) for row in chunk],
                 mode=run.mode,  # type: ignore[arg-type]
                 **run.params,
             )
@@ -775,18 +842,32 @@ def _generate_in_batches(
             raise
         except GenerationError as error:
             results = [error] * len(chunk)
-        tracker.add([score_row(row, result) for row, result in zip(chunk, results, strict=True)], generated=True)
+        tracker.add(
+            [score_row(row, result, retrieved=passages.get(row.key)) for row, result in zip(chunk, results, strict=True)],
+            generated=True,
+        )
 
 
 def _generate_concurrently(
-    rows: list[QuestionRow], run: EvaluationRun, service: TextGenService, tracker: _Tracker, stop: threading.Event, concurrency: int
+    rows: list[QuestionRow],
+    run: EvaluationRun,
+    service: TextGenService,
+    tracker: _Tracker,
+    stop: threading.Event,
+    concurrency: int,
+    passages: Mapping[str, tuple[Passage, ...]],
 ) -> None:
     """API mode: at most ``concurrency`` requests in flight; results are scored here, in the caller's thread."""
 
     def answer(row: QuestionRow) -> GenerationResult | GenerationError:
         try:
             return service.chat(
-                row.question, system_prompt=run.system_prompt, context=row.context_passages, mode=run.mode, **run.params  # type: ignore[arg-type]
+                row.question,
+                system_prompt=run.system_prompt,
+                context=row.context_passages,
+                retrieved=_context_of(passages, row),
+                mode=run.mode,  # type: ignore[arg-type]
+                **run.params,
             )
         except _RUN_LEVEL_ERRORS:
             raise
@@ -809,7 +890,7 @@ def _generate_concurrently(
             finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             for future in finished:
                 row = in_flight.pop(future)
-                tracker.add([score_row(row, future.result())], generated=True)
+                tracker.add([score_row(row, future.result(), retrieved=passages.get(row.key))], generated=True)
     finally:
         # Only reached with requests in flight on Ctrl-C or a crash: do not wait for them.
         pool.shutdown(wait=False, cancel_futures=True)
@@ -909,6 +990,8 @@ def _result_record(scored: ScoredRow) -> dict[str, object]:
         "latency_ms": None if scored.latency_ms is None else round(scored.latency_ms, 1),
         "finish_reason": scored.finish_reason or "",
         "error": scored.error or "",
+        "retrieved_references": "" if scored.retrieved is None else "; ".join(p.reference for p in scored.retrieved),
+        "retrieval_hit": scored.retrieval_hit,
     }
     if score is not None:
         repetition = score.repetition
@@ -1060,6 +1143,7 @@ def write_results_json(
             "question_set": run.question_set.name,
             "mode": run.mode,
             "params": run.params,
+            "ground": run.ground,
             "system_prompt": run.system_prompt,
             "status": run.status,
             "error": run.error,
@@ -1126,6 +1210,9 @@ def load_results(path: str | os.PathLike[str]) -> pd.DataFrame:
         if isinstance(error, ResultsFileError):
             raise
         raise ResultsFileError(f"{path.name} could not be read as a results file: {error}") from error
+    for column in _LATER_RESULT_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = ""
     missing = [c for c in ("question", *RESULT_COLUMNS) if c not in frame.columns]
     if missing:
         raise ResultsFileError(
@@ -1209,6 +1296,11 @@ class Summary:
     re-scoring the saved answers, which is fast and exact because scoring is pure.
     ``manual_citation_accuracy`` comes from reviewers' judgements and is filled in by the
     review module; None here.
+
+    Retrieval figures are over the grounded rows with expected references
+    (``retrieval_rows``): ``retrieval_hit_rate`` is the share whose passages hit an
+    expected reference, ``retrieval_recall`` the mean share of a row's expected references
+    hit (recall@K, K the run's passages per question). None when the run was not grounded.
     """
 
     rows: int
@@ -1235,6 +1327,9 @@ class Summary:
     token_limit_compliance: float | None  # within the limit / generated answers with a token count
     automatic_citation_accuracy: float | None
     manual_citation_accuracy: float | None = None
+    retrieval_rows: int = 0
+    retrieval_hit_rate: float | None = None
+    retrieval_recall: float | None = None
 
 
 def summarize(frame: pd.DataFrame) -> Summary:
@@ -1247,6 +1342,7 @@ def summarize(frame: pd.DataFrame) -> Summary:
     degenerate = int(scored["degenerate"].astype(bool).sum())
     within = generated["within_token_limit"].dropna().astype(bool)
     latencies = generated["latency_ms"].dropna()
+    recalls = _retrieval_recalls(frame)
     return Summary(
         rows=len(frame),
         answered=len(answered),
@@ -1271,7 +1367,25 @@ def summarize(frame: pd.DataFrame) -> Summary:
         within_token_limit=int(within.sum()),
         token_limit_compliance=_share(int(within.sum()), len(within)),
         automatic_citation_accuracy=_share(supported, citations),
+        retrieval_rows=len(recalls),
+        retrieval_hit_rate=_share(sum(1 for r in recalls if r > 0), len(recalls)),
+        retrieval_recall=_mean(pd.Series(recalls, dtype="float64")),
     )
+
+
+def _retrieval_recalls(frame: pd.DataFrame) -> list[float]:
+    """recall@K of each grounded row with expected references, from the saved reference lists."""
+    grounded = frame[frame["retrieval_hit"].notna()]
+    recalls = []
+    for expected_text, retrieved_text in grounded[["expected_references", "retrieved_references"]].itertuples(index=False):
+        try:
+            expected, retrieved = parse_reference_list(expected_text), parse_reference_list(retrieved_text)
+        except ValueError:  # a hand-edited file: leave the row out, as the citation counts do
+            continue
+        row_recall = recall(expected, [c.verse_ids for c in retrieved])
+        if row_recall is not None:
+            recalls.append(row_recall)
+    return recalls
 
 
 def _citation_counts(scored: pd.DataFrame) -> tuple[int, int, int]:
@@ -1337,11 +1451,16 @@ def format_summary(summary: Summary, *, title: str | None = None) -> str:
         f"({percent(s.token_limit_compliance)})"
     )
     manual = "not reviewed yet" if s.manual_citation_accuracy is None else f"citation accuracy {percent(s.manual_citation_accuracy)}"
+    retrieval = (
+        f"hit rate {percent(s.retrieval_hit_rate)}  recall@K {number(s.retrieval_recall)} "
+        f"over {s.retrieval_rows} rows with expected references"
+    )
     lines = [
         *([title] if title else []),
         f"Rows           {s.rows}: {answered}",
         f"Citations      {citations}",
         f"               {counts}",
+        *([f"Retrieval      {retrieval}"] if s.retrieval_rows else []),
         f"Repetition     {repetition}",
         f"Latency        p50 {seconds(s.latency_p50_ms)}  p95 {seconds(s.latency_p95_ms)}",
         f"Token limit    {limit}",

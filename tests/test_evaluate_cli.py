@@ -20,6 +20,7 @@ import pytest
 from core.config import Settings
 from core.evaluate import EXIT_BAD_INPUT, EXIT_INTERRUPTED, main
 from core.evaluation import INPUT_COLUMNS, RESULT_COLUMNS, load_results
+from core.scripture import parse_reference_list
 from core.service import TextGenService
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +88,24 @@ def test_a_local_run_writes_every_column_and_prints_the_summary(tmp_path: Path) 
     assert "Rows           3: 3 answered (3 generated, 0 given), 0 errors (0.0%)" in done.stdout
     assert "Token limit    3 of 3 generated answers within 400 tokens (100.0%)" in done.stdout
     assert json_output.is_file() and len(load_results(json_output)) == 3
+
+
+@pytest.mark.slow
+def test_a_grounded_run_writes_the_retrieved_passages_and_whether_they_hit(tmp_path: Path) -> None:
+    output = tmp_path / "grounded.csv"
+
+    done = _run(ROOT / "eval_sets" / "pastoral_care.csv", "--limit", "3", "--max-new-tokens", "16", "--ground", "4", "--output", output)
+
+    assert done.returncode == 0, done.stderr
+    assert "grounded in 4 passage(s) each" in done.stderr
+    _, rows = _csv_rows(output)
+    assert [row["id"] for row in rows] == ["pastoral-001", "pastoral-002", "pastoral-003"]
+    for row in rows:
+        retrieved = parse_reference_list(row["retrieved_references"])
+        assert len(retrieved) == 4 and len(row["retrieved_references"].split("; ")) == 4, row["retrieved_references"]
+        expected = {v for c in parse_reference_list(row["expected_references"]) for v in c.verse_ids}
+        assert row["retrieval_hit"] == str(any(expected & set(c.verse_ids) for c in retrieved))
+    assert "Retrieval      hit rate" in done.stdout and "over 3 rows with expected references" in done.stdout
 
 
 @pytest.mark.slow
@@ -184,7 +203,9 @@ def test_bad_input_table(tmp_path: Path, capsys: pytest.CaptureFixture[str], con
         (["--limit", "0"], "argument --limit: '0' must be at least 1"),
         (["--batch-size", "two"], "argument --batch-size: 'two' is not a whole number"),
         (["--temperature", "warm"], "argument --temperature: 'warm' is not a number"),
-        (["--mode", "cloud"], "argument --mode: invalid choice: 'cloud'"),  # the choices' quoting varies by Python version
+        (["--mode", "cloud"], "argument --mode: invalid choice: 'cloud'"),
+        (["--ground", "21"], "argument --ground: '21' must be from 0 (off) to 20"),
+        (["--ground", "some"], "argument --ground: 'some' is not a whole number"),  # the choices' quoting varies by Python version
     ],
 )
 def test_bad_arguments_exit_with_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:

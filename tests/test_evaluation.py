@@ -11,9 +11,11 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import logging
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -57,6 +59,7 @@ from core.evaluation import (
 from core.metrics import repetition_stats
 from core.params import GenerationParams
 from core.results import GenerationResult, ValidationReport
+from core.retrieval import get_retriever
 from core.scoring import score_answer
 from core.scripture import parse_reference_list
 from core.service import TextGenService
@@ -434,6 +437,9 @@ def test_a_crash_keeps_the_finished_rows_in_the_run_and_the_checkpoint(offline_s
         ({"concurrency": 0}, ValueError, "concurrency must be a whole number of at least 1, not 0."),
         ({"batch_size": 0}, ValueError, "batch_size must be a whole number of at least 1, not 0."),
         ({"limit": -1}, ValueError, "limit must be a whole number of at least 1, not -1."),
+        ({"ground": -1}, ValueError, "ground (passages per question) must be a whole number from 0 (off) to 20, not -1."),
+        ({"ground": 21}, ValueError, "ground (passages per question) must be a whole number from 0 (off) to 20, not 21."),
+        ({"ground": True}, ValueError, "ground (passages per question) must be a whole number from 0 (off) to 20, not True."),
     ],
 )
 def test_bad_settings_are_refused_before_any_work(offline_settings: Settings, tmp_path: Path, kwargs: dict, error: type, message: str) -> None:
@@ -662,3 +668,75 @@ def test_summary_of_an_empty_table_has_no_figures() -> None:
 def test_every_results_column_is_documented() -> None:
     documented = (Path(__file__).resolve().parent.parent / "eval_sets" / "README.md").read_text(encoding="utf-8")
     assert [c for c in RESULT_COLUMNS if f"| `{c}` |" not in documented] == []
+
+
+# --- grounding ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def grounding_settings(cache_dir: Path) -> Settings:
+    """Local mode over the session's cache, where the retrieval index is built once."""
+    return Settings(use_api=False, cache_dir=cache_dir)
+
+
+def test_a_grounded_run_records_the_passages_and_whether_they_hit(grounding_settings: Settings, tmp_path: Path) -> None:
+    question_set = load_question_set(GIVEN_SET, name="given.csv")
+    retriever = get_retriever(grounding_settings.cache_dir)
+
+    run = run_evaluation(question_set, service=TextGenService(grounding_settings), ground=3, checkpoint=tmp_path / "ck.csv")
+
+    frame = results_frame(run)
+    for row, (_, record) in zip(question_set.rows, frame.iterrows()):
+        passages = retriever.search(row.question, 3)
+        assert record["retrieved_references"] == "; ".join(p.reference for p in passages)
+        expected_hit = None if not row.expected_references else any(
+            set(p.verse_ids) & {v for c in row.expected_references for v in c.verse_ids} for p in passages
+        )
+        assert (None if pd.isna(record["retrieval_hit"]) else bool(record["retrieval_hit"])) == expected_hit, row.question
+    assert "John 11:35-37" in frame.loc[1, "retrieved_references"] and frame.loc[1, "retrieval_hit"]  # "Who wept?"
+    assert pd.isna(frame.loc[2, "retrieval_hit"])  # no expected references: nothing to hit
+    summary = summarize(frame)
+    hits = frame["retrieval_hit"].dropna().astype(bool)
+    assert (summary.retrieval_rows, summary.retrieval_hit_rate) == (4, pytest.approx(hits.mean(), abs=1e-4))
+    assert 0 < summary.retrieval_recall <= summary.retrieval_hit_rate
+    assert "Retrieval      hit rate" in format_summary(summary) and "over 4 rows with expected references" in format_summary(summary)
+    pd.testing.assert_frame_equal(load_results(tmp_path / "ck.csv"), frame)
+    payload = json.loads(write_results_json(frame, tmp_path / "r.json", summary=summary, run=run).read_text(encoding="utf-8"))
+    assert payload["run"]["ground"] == 3 and payload["summary"]["retrieval_rows"] == 4
+
+
+def test_an_ungrounded_run_leaves_the_retrieval_columns_empty(offline_settings: Settings) -> None:
+    frame = results_frame(run_evaluation(load_question_set(GIVEN_SET, name="given.csv"), service=TextGenService(offline_settings)))
+
+    assert (frame["retrieved_references"] == "").all() and frame["retrieval_hit"].isna().all()
+    summary = summarize(frame)
+    assert (summary.retrieval_rows, summary.retrieval_hit_rate, summary.retrieval_recall) == (0, None, None)
+    assert "Retrieval" not in format_summary(summary)
+
+
+def test_a_results_file_from_before_grounding_still_loads(offline_settings: Settings, tmp_path: Path) -> None:
+    frame = results_frame(run_evaluation(load_question_set(GIVEN_SET, name="given.csv"), service=TextGenService(offline_settings)))
+    write_results_csv(frame.drop(columns=["retrieved_references", "retrieval_hit"]), tmp_path / "old.csv")
+
+    pd.testing.assert_frame_equal(load_results(tmp_path / "old.csv"), frame)
+
+
+@pytest.mark.slow
+def test_retrieved_passages_reach_the_model_after_the_rows_context(
+    local_service: TextGenService, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = TextGenService(replace(local_service.settings, log_prompts=True, cache_size=0), backends={"local": local_service.backend()})
+    question_set = load_question_set(
+        b"id,question,expected_references,context\n"
+        b"a1,How can I stop being anxious about everything?,Philippians 4:6-7,Given passage.\n",
+        name="anxious.csv",
+    )
+    with caplog.at_level(logging.INFO, logger="scribes.textgen"):
+        run = run_evaluation(question_set, service=service, ground=2, params={"max_new_tokens": 8, "temperature": 0})
+
+    references = results_frame(run).loc[0, "retrieved_references"].split("; ")
+    prompts = [json.loads(r.getMessage())["prompt"] for r in caplog.records if r.name == "scribes.textgen"]
+    system = prompts[-1][0]["content"]
+    assert "[1] Given passage." in system
+    assert [system.index(f"] {reference} — ") for reference in references] == sorted(system.index(f"] {r} — ") for r in references)
+    assert system.index("[1] Given passage.") < system.index(f"[2] {references[0]} — ") < system.index(f"[3] {references[1]} — ")
