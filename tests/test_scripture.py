@@ -73,7 +73,8 @@ ANSWERS = [
     ("Jude 2:1 warns of false teachers.", [("Jude 2:1", False)]),
     ("David wrote Psalm 151 after beating Goliath.", [("Psalm 151", False)]),
     ("Jude 30 is quoted often.", [("Jude 30", False)]),
-    ("Genesis 1:1-50 covers creation.", [("Genesis 1:1-50", False)]),
+    # a range past the end: the verses that exist, and the overrun reported apart
+    ("Genesis 1:1-50 covers creation.", [("Genesis 1:1-31", True), ("Genesis 1:1-50", False)]),
     ("John 3:18-16 is backwards.", [("John 3:18-16", False)]),
     ("Zero chapter: Psalm 0.", [("Psalm 0", False)]),
     ("John 3:0 is not a verse.", [("John 3:0", False)]),
@@ -121,12 +122,13 @@ def test_citation_text_and_offsets_are_as_written(answer):
         ("In John 3:16, 3 things stand out.", ["John 3:16"]),
         # Read as a verse list this would flag a made-up Psalm 117:5 (117 has 2 verses).
         ("In Psalm 117:2, 5 reasons to praise appear.", ["Psalms 117:2"]),
-        # The price of that rule: a verse list followed by prose loses its last number.
-        ("See John 3:16, 18 on belief.", ["John 3:16"]),
-        ("Read Psalm 23; 24 together.", ["Psalms 23"]),
+        ("Psalm 23 and 5 other psalms", ["Psalms 23"]),
+        # Any other word after the number leaves it a verse or chapter of the list.
+        ("See John 3:16, 18 on belief.", ["John 3:16", "John 3:18"]),
+        ("Read Psalm 23; 24 together.", ["Psalms 23", "Psalms 24"]),
     ],
 )
-def test_bare_number_followed_by_a_word_is_prose_not_a_verse(answer, expected):
+def test_bare_number_followed_by_a_counting_word_is_prose_not_a_verse(answer, expected):
     assert [c.normalized for c in extract_citations(answer)] == expected
 
 
@@ -142,7 +144,7 @@ def test_continuation_keeps_its_own_text_and_offsets():
     "answer, reason",
     [
         ("John 3:99", "verse 99 is past the end of John 3, which has 36 verses"),
-        ("Genesis 1:1-50", "verse 50 is past the end of Genesis 1, which has 31 verses"),
+        ("Genesis 1:51-52", "verse 51 is past the end of Genesis 1, which has 31 verses"),
         ("Jude 30", "verse 30 is past the end of Jude, which has 25 verses"),
         ("Jude 2:1", "chapter 2 is past the end of Jude, which has 1 chapter"),
         ("Psalm 151", "chapter 151 is past the end of Psalms, which has 150 chapters"),
@@ -153,10 +155,8 @@ def test_continuation_keeps_its_own_text_and_offsets():
         ("2 Hezekiah 1:1", "there is no book called 2 Hezekiah in the Bible"),
         ("Gospel of Thomas 1:1", "there is no book called Gospel of Thomas in the Bible"),
         ("Book of Jasher 3:4", "there is no book called Jasher in the Bible"),
-        (
-            "Timothy 3:16",
-            "there is no book called Timothy in the Bible (there are 1 Timothy and 2 Timothy)",
-        ),
+        ("Timothy 3:16", "Timothy needs a number: there are 1 Timothy and 2 Timothy"),
+        ("3 Corinthians 1:1", "there is no 3 Corinthians in the Bible (there are 1 Corinthians and 2 Corinthians)"),
         ("Tobit 1:1", "Tobit is in the Apocrypha, not in the 66-book Bible of the KJV and ASV"),
     ],
 )
@@ -168,6 +168,28 @@ def test_nonexistent_citations_say_why(answer, reason):
         (),
         reason,
     )
+
+
+@pytest.mark.parametrize(
+    "answer, existing, overrun, reason",
+    [
+        ("Psalm 23:1-9", "Psalms 23:1-6", "Psalms 23:7-9", "verses 7-9 are past the end of Psalms 23, which has 6 verses"),
+        ("Psalm 117:1-3", "Psalms 117:1-2", "Psalms 117:3", "verse 3 is past the end of Psalms 117, which has 2 verses"),
+        ("Mark 16:2–17:3", "Mark 16:2-20", "Mark 17:1-3", "chapter 17 is past the end of Mark, which has 16 chapters"),
+        ("Genesis 49-52", "Genesis 49-50", "Genesis 51-52", "chapters 51-52 are past the end of Genesis, which has 50 chapters"),
+        ("Jude 20-30", "Jude 20-25", "Jude 26-30", "verses 26-30 are past the end of Jude, which has 25 verses"),
+    ],
+)
+def test_a_range_past_the_end_keeps_its_verses_and_reports_the_overrun(answer, existing, overrun, reason):
+    real, made_up = extract_citations(answer)
+    assert (real.exists, real.normalized, real.text) == (True, existing, answer)
+    assert (made_up.exists, made_up.overrun, made_up.label, made_up.reason) == (False, True, overrun, reason)
+    assert (made_up.start, made_up.end, made_up.book) == (real.start, real.end, real.book)
+
+
+def test_a_known_abbreviation_is_never_an_unknown_book():
+    for answer in ("Jgs 6:12", "Mark 10:30 pm", "Dan 6:30 dinner", "Sg 2:4", "Qoh 3:1", "2 Kgs 2:11"):
+        assert not any("no book called" in (c.reason or "") for c in extract_citations(answer)), answer
 
 
 def test_known_book_keeps_its_title_when_the_verse_does_not_exist():
