@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from core.retrieval import MAX_PASSAGES, IndexSpec, Passage, ScriptureRetriever, get_retriever
-from core.retrieval.quality import first_hit, recall, reciprocal_rank
-from core.scripture import parse_reference_list, verse_text
+from core.retrieval.quality import first_hit, matching_passage, recall, reciprocal_rank
+from core.scripture import extract_citations, parse_reference_list, verse_text
 
 ROOT = Path(__file__).resolve().parent.parent
 JOHN_3_16 = 43003016
@@ -151,3 +151,10 @@ def test_a_passage_is_a_plain_value() -> None:
 
     assert passage.as_context() == "Jude 3-5 — text"
     assert parse_reference_list(passage.reference)[0].verse_ids == passage.verse_ids
+
+
+def test_a_citation_from_the_passages_is_matched_to_its_passage() -> None:
+    passages = (Passage("John 3:15-17", (43003015, 43003016, 43003017), "...", 2.0), Passage("Jude 3-5", (65001003, 65001004, 65001005), "...", 1.0))
+    cited = {c.text: matching_passage(c, passages) for c in extract_citations("See John 3:16-18, Jude 5 and Romans 3:23, and John 3:99.")}
+
+    assert cited == {"John 3:16-18": passages[0], "Jude 5": passages[1], "Romans 3:23": None, "John 3:99": None}

@@ -9,8 +9,12 @@ passage *hits* an expected reference when they share a verse (verse-level, like
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from core.scripture import Citation
+
+if TYPE_CHECKING:
+    from core.retrieval.retriever import Passage
 
 
 def first_hit(expected: Sequence[Citation], passages: Sequence[Iterable[int]]) -> int | None:
@@ -31,3 +35,8 @@ def reciprocal_rank(expected: Sequence[Citation], passages: Sequence[Iterable[in
     """1 / rank of the first hit (MRR's term, Voorhees 1999); 0 when nothing hits."""
     rank = first_hit(expected, passages)
     return 0.0 if rank is None else 1.0 / (rank + 1)
+
+
+def matching_passage(citation: Citation, passages: Sequence[Passage]) -> Passage | None:
+    """The first passage the cited reference shares a verse with: a citation "from the passages" (None: not from them)."""
+    return next((p for p in passages if not set(citation.verse_ids).isdisjoint(p.verse_ids)), None)
