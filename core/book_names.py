@@ -231,7 +231,10 @@ def _name_at(text: str, start: int, word_end: int, end: int) -> BookName | None:
         return BookName(ordinal_start, end, books.get(ordinal or 0), key, written, name, ordinal, tuple(books.values()))
     if key not in _UNNUMBERED_BY_KEY:
         return None
-    return BookName(start, end, _UNNUMBERED_BY_KEY[key], key, word, word, None)
+    book = _UNNUMBERED_BY_KEY[key]
+    if ordinal is not None and not roman and text[ordinal_start] != "I":  # "2 James": no such book
+        return BookName(ordinal_start, end, None, key, text[ordinal_start:word_end], word, ordinal, (book,))
+    return BookName(start, end, book, key, word, word, None)
 
 
 @lru_cache(maxsize=1024)

@@ -15,9 +15,15 @@ Citation units and deduplication
     * an existing reference is one unit per normalised form ("Jn 3:16" and "John 3:16"
       are one unit; "John 3:16" and "John 3:16-17" are two, since they cite different
       verses);
-    * a nonexistent reference is one unit per book and numbers ("John 3:99" and
-      "Jn 3:99" are one unit), or per name and numbers when the book is unknown
-      ("Hezekiah 3:4"), ignoring case and spacing.
+    * a nonexistent reference is one unit per book and numbers, its normalised label
+      ("John 3:99" and "Jn 3:99" are one unit, "John 3:99"), or per name and numbers
+      when the book is unknown ("Hezekiah 3:4"), ignoring case and spacing;
+    * a range that runs past the end ("Psalm 23:1-9") is two units: the verses that
+      exist ("Psalms 23:1-6") and the overrun ("Psalms 23:7-9"), which is nonexistent.
+
+    :func:`citation_unit` is that key and :func:`distinct_citations` the first
+    occurrence of each unit; every place that counts citations (Chat, Tune, Evaluate,
+    Review, the CLI) uses them, so one answer gets one count everywhere.
 
 Classification, first rule that applies (:func:`classify_citation`)
     ``nonexistent``  the reference is not in the 66-book Bible (no such book, chapter
@@ -55,7 +61,7 @@ context is blank or the answer cites no existing reference. An existing unit tha
 also expected still counts as inside the context for grounded_rate when it is.
 
 Misquotes (:func:`find_quotes`, :func:`quote_similarity`)
-    A *quote* is text in "…", “…” or ‘…’ of at least :data:`MIN_QUOTE_WORDS` words that
+    A *quote* is text in "…", “…”, ‘…’ or '…' of at least :data:`MIN_QUOTE_WORDS` words that
     contains no reference itself. Its *attribution* is the citations in its sentence
     (outside the quote), or, when its sentence has none, every citation within
     :data:`QUOTE_NEAR_CHARS` characters before or after it ("“…” (John 3:16)",
@@ -143,7 +149,7 @@ class AnswerScore:
 
     citations: tuple[ScoredCitation, ...]
     valid_citations: tuple[str, ...]  # normalized, deduplicated, in order of appearance
-    nonexistent_citations: tuple[str, ...]  # as written (first spelling), deduplicated
+    nonexistent_citations: tuple[str, ...]  # :func:`citation_shown` of each unit, in order
     citation_precision: float | None
     citation_recall: float | None
     citation_f1: float | None
@@ -218,7 +224,7 @@ def score_answer(answer: str, *, expected: Sequence[Citation] = (), context: str
     return AnswerScore(
         citations=scored,
         valid_citations=tuple(unit.citation.normalized or "" for unit in valid),
-        nonexistent_citations=tuple(unit.citation.text for unit in missing),
+        nonexistent_citations=tuple(citation_shown(unit.citation) for unit in missing),
         citation_precision=precision,
         citation_recall=recall,
         citation_f1=f1,
@@ -293,6 +299,9 @@ _QUOTE = re.compile(
     r"|“(?P<double>[^“”]+)”"
     # A closing ’ followed by a letter is an apostrophe ("God’s"), not the end.
     r"|‘(?P<single>(?:[^‘’]|’(?=\w))+)’(?!\w)"
+    # Straight single quotes, as small models write them ("which says 'Forgive us ...'"):
+    # opened after a space or bracket, closed before a non-letter; "God's" stays inside.
+    r"|(?<![\w'])'(?P<plain>[^'\n]*?(?:'\w[^'\n]*?)*)'(?![\w'])"
 )
 _ELLIPSIS = re.compile(r"\.\s*\.\s*\.|…")
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'"})
@@ -302,7 +311,7 @@ def find_quotes(text: str) -> list[Quote]:
     """Quotations in ``text`` of at least :data:`MIN_QUOTE_WORDS` words, in order."""
     quotes = []
     for match in _QUOTE.finditer(text):
-        inner = match["straight"] or match["double"] or match["single"]
+        inner = match["straight"] or match["double"] or match["single"] or match["plain"] or ""
         if len(inner) <= MAX_QUOTE_CHARS and len(words(inner)) >= MIN_QUOTE_WORDS:
             quotes.append(Quote(inner, match.start(), match.end()))
     return quotes
@@ -467,9 +476,7 @@ def _sentence_at(text: str, boundaries: list[int], position: int) -> str:
     return text[start:end].strip()
 
 
-# --- helpers --------------------------------------------------------------------------------
-
-_UNIT_NUMBERS = re.compile(r"\d[\d\s:.,\-\u2010-\u2014]*$")
+# --- citation units -------------------------------------------------------------------------
 
 
 def _deduplicated(scored: Sequence[ScoredCitation]) -> list[ScoredCitation]:
@@ -488,10 +495,29 @@ def citation_unit(citation: Citation) -> str:
     """
     if citation.exists:
         return citation.normalized or ""
-    if citation.book is None:
-        return "?" + " ".join(citation.text.casefold().split())
-    numbers = _UNIT_NUMBERS.search(citation.text)
-    return "?" + citation.book + " " + " ".join(re.findall(r"\d+", numbers.group() if numbers else citation.text))
+    if citation.label is not None:
+        return "?" + citation.label
+    return "?" + " ".join(citation.text.casefold().split())
+
+
+def distinct_citations(citations: Sequence[Citation]) -> list[Citation]:
+    """The first occurrence of each :func:`citation_unit`, in order."""
+    seen: dict[str, Citation] = {}
+    for citation in citations:
+        seen.setdefault(citation_unit(citation), citation)
+    return list(seen.values())
+
+
+def citation_shown(citation: Citation) -> str:
+    """How lists of citations name one: the normalised form when it exists, the overrun of
+    a range past the end by its own label ("Psalms 23:7-9"), any other nonexistent one as
+    first written ("Jn 3:99")."""
+    if citation.exists:
+        return citation.normalized or citation.text
+    return citation.label if citation.overrun and citation.label else citation.text
+
+
+# --- helpers --------------------------------------------------------------------------------
 
 
 def _share(part: int, whole: int) -> float | None:

@@ -209,7 +209,8 @@ def _citations(text: str, reference: Reference) -> list[Citation]:
         if name.ordinal is None:
             reason = f"{name.written} needs a number: there are {titles}"
         else:
-            reason = f"there is no {name.written} in the Bible (there are {titles})"
+            verb = "is" if len(name.choices) == 1 else "are"
+            reason = f"there is no {name.written} in the Bible (there {verb} {titles})"
         return [Citation(written, start, end, False, reason=reason)]
     title = span.book.title
     span = _with_following(span)

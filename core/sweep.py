@@ -1,7 +1,7 @@
 """Tuning experiments: one prompt under several settings, and one setting swept over a range.
 
 The Tune tab is built on these; they only call :class:`~core.service.TextGenService` and
-score what comes back with :mod:`core.metrics` and :mod:`core.scripture`, so the figures a
+score what comes back with :mod:`core.metrics` and :mod:`core.scoring`, so the figures a
 developer tunes by mean the same as the Chat tab's flags and the evaluation's scores.
 """
 
@@ -21,7 +21,7 @@ from core.errors import GenerationError, InvalidRequestError, StreamInterruptedE
 from core.metrics import is_degenerate
 from core.params import resolve_params
 from core.results import GenerationResult
-from core.scripture import Citation, extract_citations
+from core.scoring import score_answer
 from core.service import TextGenService
 
 #: The settings a sweep can vary. ``seed`` and ``stop`` are not on a scale, so they are not here.
@@ -48,8 +48,11 @@ DEFAULT_SWEEP_RANGES: dict[str, tuple[float, float]] = {
 class AnswerFigures:
     """What the Tune tab shows under an answer; one answer's share of a sweep point.
 
-    Citations are counted once per distinct reference ("John 3:16" cited three times is
-    one), so an answer stuck in a loop is not credited for repeating the same verse.
+    Citations are counted once per citation unit (:func:`core.scoring.citation_unit`:
+    "John 3:16" cited three times is one, so is "Jn 3:99" next to "John 3:99"), so an
+    answer stuck in a loop is not credited for repeating the same verse, and the figures
+    are the ones Chat, Evaluate and Review give the same answer. ``nonexistent`` and
+    ``misquoted`` name the references as :func:`core.scoring.score_answer` does.
     """
 
     output_tokens: int
@@ -63,14 +66,13 @@ class AnswerFigures:
     finish_reason: str
     flags: tuple[str, ...]
     cached: bool
+    misquoted: tuple[str, ...] = ()  # references whose quoted words are not in the verse
 
     @classmethod
     def of(cls, result: GenerationResult) -> AnswerFigures:
         # validation.repetition is core.metrics.repetition_stats(result.text), already computed
         stats = result.validation.repetition
-        distinct: dict[str, Citation] = {}
-        for citation in extract_citations(result.text):
-            distinct.setdefault((citation.normalized or citation.text).casefold(), citation)
+        score = score_answer(result.text)
         return cls(
             output_tokens=result.output_tokens,
             latency_ms=result.duration_ms,
@@ -78,11 +80,12 @@ class AnswerFigures:
             rep_n=stats.rep_n,
             distinct_2=stats.distinct_2,
             degenerate=is_degenerate(stats),
-            citations=len(distinct),
-            nonexistent=tuple(c.text for c in distinct.values() if not c.exists),
+            citations=len(score.valid_citations) + len(score.nonexistent_citations),
+            nonexistent=score.nonexistent_citations,
             finish_reason=result.finish_reason,
             flags=result.validation.flags,
             cached=result.cached,
+            misquoted=tuple(dict.fromkeys(m.reference for m in score.misquotes)),
         )
 
 

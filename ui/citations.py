@@ -1,34 +1,59 @@
-"""Scripture references in an answer, shown with their verse text or a warning."""
+"""Scripture references in an answer, shown with their verse text or a warning.
+
+The references listed are the answer's citation units (:func:`core.scoring.distinct_citations`),
+the same ones Tune, Evaluate and Review count, and misquotes are the scorer's
+(:func:`core.scoring.score_answer`), shown next to the verse's real text.
+"""
 
 from __future__ import annotations
 
-from core.scripture import Citation, citation_text, extract_citations
+from core.scoring import Misquote, citation_shown, distinct_citations, score_answer
+from core.scripture import Citation, citation_text, parse_reference
 
 #: Verse text shown under an answer is cut here; the reviewer tab shows more.
 SHOWN_VERSE_CHARS = 300
 
 
+def answer_citations(answer: str) -> tuple[tuple[Citation, ...], tuple[Misquote, ...]]:
+    """The answer's distinct citations, in order, and its misquotes."""
+    score = score_answer(answer)
+    return tuple(distinct_citations([s.citation for s in score.citations])), score.misquotes
+
+
 def citations_markdown(answer: str) -> str:
-    """A Markdown list: each valid reference with its KJV text, each nonexistent one flagged."""
-    citations = extract_citations(answer)
+    """A Markdown list: each valid reference with its KJV text, each nonexistent one flagged,
+    then a warning for each quotation that is not in the verse cited next to it."""
+    citations, misquotes = answer_citations(answer)
     if not citations:
         return "_No Bible references found in this answer._"
-    lines = ["**Bible references in this answer**"]
-    seen: set[str] = set()
-    for citation in citations:
-        key = citation.normalized or citation.text
-        if key in seen:
-            continue
-        seen.add(key)
-        lines.append(_line(citation))
+    lines = ["**Bible references in this answer**", *(_line(citation) for citation in citations)]
+    lines += [_misquote_line(misquote) for misquote in misquotes]
     return "\n".join(lines)
 
 
+def misquote_warning(reference: str) -> str:
+    """The warning in plain words, as Chat and Tune show it, for a misquoted reference."""
+    return f"The words quoted for {reference} are not in that verse"
+
+
 def _line(citation: Citation) -> str:
+    if citation.overrun:
+        return (
+            f"- ⚠️ **{_escape(citation_shown(citation))}, in {_escape(citation.text)}: these verses do not exist** "
+            f"({_escape(citation.reason or 'unknown')})."
+        )
     if not citation.exists:
         return f"- ⚠️ **{_escape(citation.text)}: this reference does not exist** ({_escape(citation.reason or 'unknown')})."
     text = citation_text(citation, "KJV", max_chars=SHOWN_VERSE_CHARS)
     return f"- ✅ **{citation.normalized}** (KJV): “{_escape(text)}”"
+
+
+def _misquote_line(misquote: Misquote) -> str:
+    verse = citation_text(parse_reference(misquote.reference), misquote.best_version, max_chars=SHOWN_VERSE_CHARS)
+    return (
+        f"\n⚠️ **{_escape(misquote_warning(misquote.reference))}.** The answer quotes “{_escape(misquote.quoted)}”; "
+        f"{_escape(misquote.reference)} reads ({misquote.best_version}): “{_escape(verse)}”"
+    )
 
 
 def _escape(text: str) -> str:

@@ -28,6 +28,7 @@ from core.sweep import (
     sample_questions,
     sweep_values,
 )
+from ui.citations import misquote_warning
 from ui.presets import Sampling, presets
 from ui.sets import EVAL_SETS, shipped_sets
 from ui.visitor import service_for
@@ -107,6 +108,7 @@ def figures_markdown(result: GenerationResult | None, error: GenerationError | N
         f"**Repetition:** rep-4 {f.rep_n:.2f} · distinct-2 {f.distinct_2:.2f}" + (" · ⚠️ degenerate" if f.degenerate else ""),
         f"**Citations:** {f.citations} found · {len(f.nonexistent)} nonexistent"
         + (f" ({', '.join(f.nonexistent)})" if f.nonexistent else ""),
+        *(f"⚠️ {misquote_warning(reference)}" for reference in f.misquoted),
     ]
     if f.flags:
         lines.append("**Flags:** " + ", ".join(f.flags))
