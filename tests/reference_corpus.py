@@ -238,7 +238,7 @@ class Tally:
 
     cases: int = 0
     exact: int = 0
-    wrongly_nonexistent: int = 0  # nonexistent parts reported that the case does not expect
+    wrongly_nonexistent: int = 0  # nonexistent parts reported where the case expects none
     prose_false_positives: int = 0  # prose cases where anything was reported
     errors: int = 0  # the finder raised
 
@@ -248,7 +248,7 @@ class Tally:
             self.errors += 1
             return
         self.exact += found.verses == case.verses and found.nonexistent == case.nonexistent
-        self.wrongly_nonexistent += len(found.nonexistent - case.nonexistent)
+        self.wrongly_nonexistent += 0 if case.nonexistent else len(found.nonexistent)
         if case.kind == "prose" and (found.verses or found.nonexistent):
             self.prose_false_positives += 1
 

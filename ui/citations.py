@@ -51,8 +51,8 @@ def _line(citation: Citation) -> str:
 def _misquote_line(misquote: Misquote) -> str:
     verse = citation_text(parse_reference(misquote.reference), misquote.best_version, max_chars=SHOWN_VERSE_CHARS)
     return (
-        f"\n⚠️ **{_escape(misquote_warning(misquote.reference))}.** The answer quotes “{_escape(misquote.quoted)}”; "
-        f"{_escape(misquote.reference)} reads ({misquote.best_version}): “{_escape(verse)}”"
+        f"\n⚠️ **{_escape(misquote_warning(misquote.reference))}.** The answer quotes “{_escape(misquote.quoted)}”, "
+        f"but {_escape(misquote.reference)} reads ({misquote.best_version}): “{_escape(verse)}”"
     )
 
 
