@@ -107,7 +107,7 @@ def read_references(text: str, prose: bool) -> list[Reference]:
             position = first.end()
             continue
         span, end = _span(name.book, first, None, False), first.end()
-        span, end = _across_books(text, name, span, end, name_starts, prose)
+        span, end = _across_books(text, span, end, name_starts, prose)
         found.append(Reference(name.start, end, name, span))
         position = end
         listing = ""  # "verses" or "chapters" once a list has said which it is
@@ -155,7 +155,7 @@ def _clock_like(book: Book, part: re.Match[str]) -> bool:
     if not _CLOCK_TIME.fullmatch(f"{part['c1']}:{part['v1']}"):
         return False
     chapter, verse = int(part["c1"]), int(part["v1"])
-    return not (chapter <= get_number_of_chapters(book) and verse <= get_number_of_verses(book, chapter))
+    return not (1 <= chapter <= get_number_of_chapters(book) and 1 <= verse <= get_number_of_verses(book, chapter))
 
 
 def _not_a_continuation(text: str, more: re.Match[str], prose: bool, listing: str) -> bool:
@@ -165,16 +165,14 @@ def _not_a_continuation(text: str, more: re.Match[str], prose: bool, listing: st
     return prose and bare and _COUNTED.match(text, more.end()) is not None  # "John 3:16, 3 things"
 
 
-def _across_books(
-    text: str, name: BookName, span: Span, end: int, name_starts: dict[int, BookName], prose: bool
-) -> tuple[Span, int]:
+def _across_books(text: str, span: Span, end: int, name_starts: dict[int, BookName], prose: bool) -> tuple[Span, int]:
     """Extend "Genesis 1" over "–Exodus 2", or "Mark 1:1" over "–Mark 16:20"."""
     dash = _RANGE_TO_BOOK.match(text, end)
     if dash is None or (span.end_chapter, span.end_verse) != (span.start_chapter, span.start_verse):
         return span, end
     other = name_starts.get(dash.end())
-    if other is None or other.book is None or other.book.value < span.book.value:
-        return span, end
+    if other is None or other.book is None or not span.book.value <= other.book.value <= Book.REVELATION.value:
+        return span, end  # "Exodus 2-Genesis 1", "Genesis 1–Tobit 2": two references
     second = _first_part(text, other, name_starts, prose)
     if second is None or second["c2"] is not None:
         return span, end

@@ -278,7 +278,8 @@ def _split_overrun(span: Span) -> tuple[Span, Span | None, str | None]:
         existing = replace(span, end_chapter=chapters, end_verse=last)
         overrun = Span(book, chapters + 1, 1 if verse_level else None, span.end_chapter, span.end_verse, book)
         which = _numbers_text("chapter", chapters + 1, span.end_chapter)
-        return existing, overrun, f"{which} past the end of {book.title}, which has {chapters} chapters"
+        plural = "chapter" if chapters == 1 else "chapters"
+        return existing, overrun, f"{which} past the end of {book.title}, which has {chapters} {plural}"
     verses = get_number_of_verses(book, span.end_chapter)
     if span.end_verse is not None and span.end_verse > verses:
         existing = replace(span, end_verse=verses)

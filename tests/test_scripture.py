@@ -7,6 +7,7 @@ for one that does not exist.
 
 from __future__ import annotations
 
+import random
 import re
 import time
 
@@ -185,6 +186,32 @@ def test_a_range_past_the_end_keeps_its_verses_and_reports_the_overrun(answer, e
     assert (real.exists, real.normalized, real.text) == (True, existing, answer)
     assert (made_up.exists, made_up.overrun, made_up.label, made_up.reason) == (False, True, overrun, reason)
     assert (made_up.start, made_up.end, made_up.book) == (real.start, real.end, real.book)
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        # a range never runs into the Apocrypha, nor backwards across books
+        ("Genesis 1–Tobit 2", [("Genesis 1", True), ("Tobit 2", False)]),
+        ("Exodus 2-Genesis 1", [("Exodus 2", True), ("Genesis 1", True)]),
+        ("Genesis 1–Exodus 2", [("Genesis 1-Exodus 2", True)]),
+        ("Obadiah 1:1-2:3", [("Obadiah", True), ("Obadiah 1:1-2:3", False)]),
+        ("Rom 8 and 0", [("Romans 8", True)]),
+        ("Psalm 23:1-0", [("Psalm 23:1-0", False)]),
+    ],
+)
+def test_edges_of_ranges_and_lists(answer, expected):
+    assert labels(extract_citations(answer)) == expected
+
+
+def test_any_jumble_of_names_numbers_and_links_reads_without_error():
+    tokens = "John Jn 1 2 3 0 150 176 999 : - – ; , & and through ff f a ch. verse vv. Gen Exodus Tobit I First the Psalm 23rd Mark Is Dan Jude".split()
+    tokens.append(" ")
+    jumbles = [" ".join(random.Random(seed).choices(tokens, k=1 + seed % 12)) for seed in range(3000)]
+    for text in jumbles:
+        for citation in extract_citations(text):
+            assert text[citation.start : citation.end] == citation.text
+            assert citation.exists == bool(citation.verse_ids) == (citation.reason is None)
 
 
 def test_a_known_abbreviation_is_never_an_unknown_book():
