@@ -107,7 +107,7 @@ def read_references(text: str, prose: bool) -> list[Reference]:
             position = first.end()
             continue
         span, end = _span(name.book, first, None, False), first.end()
-        span, end = _across_books(text, span, end, name_starts, prose)
+        span, end = _across_books(text, span, end, name_starts)
         found.append(Reference(name.start, end, name, span))
         position = end
         listing = ""  # "verses" or "chapters" once a list has said which it is
@@ -165,7 +165,7 @@ def _not_a_continuation(text: str, more: re.Match[str], prose: bool, listing: st
     return prose and bare and _COUNTED.match(text, more.end()) is not None  # "John 3:16, 3 things"
 
 
-def _across_books(text: str, span: Span, end: int, name_starts: dict[int, BookName], prose: bool) -> tuple[Span, int]:
+def _across_books(text: str, span: Span, end: int, name_starts: dict[int, BookName]) -> tuple[Span, int]:
     """Extend "Genesis 1" over "–Exodus 2", or "Mark 1:1" over "–Mark 16:20"."""
     dash = _RANGE_TO_BOOK.match(text, end)
     if dash is None or (span.end_chapter, span.end_verse) != (span.start_chapter, span.start_verse):
@@ -173,7 +173,8 @@ def _across_books(text: str, span: Span, end: int, name_starts: dict[int, BookNa
     other = name_starts.get(dash.end())
     if other is None or other.book is None or not span.book.value <= other.book.value <= Book.REVELATION.value:
         return span, end  # "Exodus 2-Genesis 1", "Genesis 1–Tobit 2": two references
-    second = _first_part(text, other, name_starts, prose)
+    # After "Genesis 1–" a name is a book even where prose could take it for a word ("Judges 6").
+    second = _first_part(text, other, name_starts, prose=False)
     if second is None or second["c2"] is not None:
         return span, end
     last = _span(other.book, second, None, False)
