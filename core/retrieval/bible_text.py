@@ -20,8 +20,6 @@ VERSIONS: dict[str, pb.Version] = {"KJV": pb.Version.KING_JAMES, "ASV": pb.Versi
 #: The translation whose words a passage shows (and the model reads); the shipped sets quote it.
 SHOWN_VERSION = "KJV"
 
-_NO_BRACKETS = str.maketrans("", "", "[]")
-
 
 @dataclass(frozen=True)
 class BibleText:
@@ -51,10 +49,12 @@ class BibleText:
     def texts(self, version: str) -> list[str]:
         """One text per verse; a verse the translation lacks is empty (the ASV omits a few)."""
         bible = pb.get_bible(VERSIONS[version], "plain_text_readers")
-        return [
-            bible.get_scripture(v).translate(_NO_BRACKETS).strip() if bible.is_valid_verse_id(v) else ""
-            for v in self.verse_ids
-        ]
+        return [_plain(bible, verse_id) for verse_id in self.verse_ids]
+
+    def text(self, positions: range, version: str = SHOWN_VERSION) -> str:
+        """The verses at ``positions`` joined by spaces, read when asked: a search shows a few, never all."""
+        bible = pb.get_bible(VERSIONS[version], "plain_text_readers")
+        return " ".join(t for t in (_plain(bible, self.verse_ids[p]) for p in positions) if t)
 
     def window(self, position: int, radius: int) -> range:
         """The positions of a verse and up to ``radius`` neighbours each side, inside its chapter.
@@ -73,3 +73,10 @@ class BibleText:
 
     def joined(self, texts: Sequence[str], positions: range) -> str:
         return " ".join(texts[p] for p in positions if texts[p])
+
+
+def _plain(bible: pb.Bible, verse_id: int) -> str:
+    # Both texts bracket the words translators supplied, printed in italics; answers quote them plainly.
+    if not bible.is_valid_verse_id(verse_id):
+        return ""
+    return bible.get_scripture(verse_id).replace("[", "").replace("]", "").strip()

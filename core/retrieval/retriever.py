@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pythonbible as pb
 
-from core.retrieval.bible_text import SHOWN_VERSION, BibleText
+from core.retrieval.bible_text import BibleText
 from core.retrieval.index import IndexSpec, load_or_build_index, stemmer, tokenize
 
 #: Neighbours each side of the best-matching verse that a passage shows, inside its chapter.
@@ -51,7 +51,6 @@ class ScriptureRetriever:
     passage_radius: int = PASSAGE_RADIUS
     _index: object = field(default=None, repr=False)
     _stem: object = field(default=None, repr=False)
-    _texts: list[str] = field(default_factory=list, repr=False)
 
     @classmethod
     def open(cls, cache_dir: Path, spec: IndexSpec | None = None, *, passage_radius: int = PASSAGE_RADIUS) -> ScriptureRetriever:
@@ -59,7 +58,7 @@ class ScriptureRetriever:
         spec = spec or IndexSpec()
         bible, stem = BibleText.load(), stemmer()
         index = load_or_build_index(cache_dir, bible, spec, stem)
-        return cls(bible, spec, passage_radius, index, stem, bible.texts(SHOWN_VERSION))
+        return cls(bible, spec, passage_radius, index, stem)
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every document for ``query`` (zeros when no word of it is indexed)."""
@@ -91,7 +90,7 @@ class ScriptureRetriever:
             window = self.bible.window(int(position), self.passage_radius)
             covered.update(window)
             verse_ids = tuple(self.bible.verse_ids[p] for p in window)
-            chosen.append(Passage(normal_reference(verse_ids), verse_ids, self.bible.joined(self._texts, window), float(scores[position])))
+            chosen.append(Passage(normal_reference(verse_ids), verse_ids, self.bible.text(window), float(scores[position])))
         return tuple(chosen)
 
 
