@@ -24,6 +24,10 @@ class RunningApp:
     process: subprocess.Popen[bytes]
     log_path: Path
 
+    @property
+    def port(self) -> int:
+        return int(self.url.rstrip("/").rsplit(":", 1)[1])
+
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
@@ -43,9 +47,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_app(env: Mapping[str, str], *, timeout_s: float = 180) -> RunningApp:
-    """Launch the app with ``env`` added to ours and wait until its page answers."""
-    port = free_port()
+def start_app(env: Mapping[str, str], *, timeout_s: float = 180, port: int | None = None) -> RunningApp:
+    """Launch the app with ``env`` added to ours and wait until its page answers.
+
+    ``port``: a restart on the same port is the same site to a browser, whose storage
+    (the reviewer's name) it keeps; by default a free port.
+    """
+    port = port or free_port()
     log_path = Path(tempfile.mkstemp(prefix="app-", suffix=".log")[1])
     full_env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1", **env}
     with log_path.open("wb") as log:

@@ -12,19 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from app_process import REPO, RunningApp, start_app
+from app_process import RunningApp, start_app
+from browser import ARTIFACTS, chromium
 from core.feedback import FeedbackStore
 from core.scripture import citation_text, extract_citations
 from fault_server import FaultServer, Ok
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
-]
-ARTIFACTS = REPO / "test-artifacts"
 #: Generous: a CPU runner shares two cores between the app, the model and the browser.
 ANSWER_TIMEOUT_MS = 120_000
 SOME_WORDS = re.compile(r"\w+\W+\w+\W+\w+")
@@ -32,12 +27,8 @@ SOME_WORDS = re.compile(r"\w+\W+\w+\W+\w+")
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).is_file(), "Debian chromium is missing: .ci/run installs it (apt-get install chromium)"
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -201,25 +192,28 @@ def test_a_reviewer_rates_with_the_keyboard_and_the_rating_survives_a_restart(
     app = start_app(env)
     try:
         _review_given_answers(page, app, question_set)
+        reviewer = page.locator("#review-reviewer textarea, #review-reviewer input").first
+        reviewer.fill("Ruth")
+        reviewer.press("Enter")
         # Ephesians 2:8 and Romans 6:23 to rate; Hezekiah 3:1 flagged, with nothing to rate
-        expect(page.locator("#review-panel .review-rating")).to_have_count(2)
+        expect(page.locator("#review-panel .review-rating:visible")).to_have_count(2, timeout=30_000)
         expect(page.locator("#review-panel .review-flagged").first).to_contain_text("Hezekiah 3:1")
         expect(page.locator("#review-panel .review-flagged").first).to_contain_text("does not exist")
         page.locator("#review-keys").click()  # focus out of any text field: keys rate, not type
         page.keyboard.press("2")  # the first citation not rated yet: supports
         page.keyboard.press("0")  # then the next one: does not support
-        expect(page.locator("#review-progress")).to_contain_text("manual citation accuracy 50%", timeout=30_000)
+        expect(page.locator("#review-progress")).to_contain_text("Ruth: reviewed 0 of 2 answers · 2 citations rated", timeout=30_000)
         page.locator("#review-mark").click()
-        expect(page.locator("#review-progress")).to_contain_text("Reviewed 1 of 2 answers")
+        expect(page.locator("#review-progress")).to_contain_text("Ruth: reviewed 1 of 2 answers")
         page.screenshot(path=ARTIFACTS / "review-rated.png", full_page=True)
     finally:
         app.stop()
 
-    restarted = start_app(env)
+    restarted = start_app(env, port=app.port)  # the same site: the browser remembers the reviewer
     try:
         _review_given_answers(page, restarted, question_set)
-        expect(page.locator("#review-progress")).to_contain_text("Reviewed 1 of 2 answers", timeout=30_000)
-        ratings = page.locator("#review-panel .review-rating")
+        expect(page.locator("#review-progress")).to_contain_text("Ruth: reviewed 1 of 2 answers", timeout=30_000)
+        ratings = page.locator("#review-panel .review-rating:visible")
         expect(ratings.nth(0).locator("input[type=radio]").nth(0)).to_be_checked()  # 2 · supports
         expect(ratings.nth(1).locator("input[type=radio]").nth(2)).to_be_checked()  # 0 · does not support
         page.screenshot(path=ARTIFACTS / "review-after-restart.png", full_page=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.feedback import Feedback, FeedbackStore, append_to_question_set
-from core.reviews import ReviewStore, answer_key, manual_citation_accuracy
+from core.reviews import EARLIER_REVIEWER, AnswerReview, ReviewStore, answer_key
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -34,41 +35,62 @@ def test_doubted_answers_become_rows_of_a_question_set(tmp_path: Path) -> None:
     ]
 
 
-def test_reviews_update_in_place_and_give_manual_accuracy(tmp_path: Path) -> None:
+def test_reviews_update_in_place_per_reviewer(tmp_path: Path) -> None:
     store = ReviewStore(tmp_path)
     key = answer_key("What is grace?", "Ephesians 2:8 and John 3:16.")
-    store.rate(key, "Ephesians 2:8", 2)
-    store.rate(key, "John 3:16", 0)
-    store.rate(key, "John 3:16", 1)  # changed mind
-    store.annotate(key, note="fine", missing_citations="Romans 3:24")
-    store.annotate(key, done=True)
-    review = store.get(key)
+    store.rate("Ruth", key, "Ephesians 2:8", 2)
+    store.rate("Ruth", key, "John 3:16", 0)
+    store.rate("Ruth", key, "John 3:16", 1)  # changed mind
+    store.annotate("Ruth", key, note="fine", missing_citations="Romans 3:24")
+    store.annotate("Ruth", key, done=True)
+    review = store.get("Ruth", key)
     assert dict(review.ratings) == {"Ephesians 2:8": 2, "John 3:16": 1}
     assert (review.note, review.missing_citations, review.done) == ("fine", "Romans 3:24", True)
-    assert manual_citation_accuracy([review]) == pytest.approx(0.75)
-    assert manual_citation_accuracy([store.get("unknown")]) is None
+    assert store.get("Ruth", "unknown") == AnswerReview("unknown")
 
 
-def test_a_bad_rating_is_refused_plainly(tmp_path: Path) -> None:
+def test_two_reviewers_never_overwrite_each_other(tmp_path: Path) -> None:
+    store = ReviewStore(tmp_path)
+    store.rate("Ruth", "k", "John 3:16", 2)
+    store.rate("Boaz", "k", "John 3:16", 0)
+    store.annotate("Boaz", "k", note="not about love", done=True)
+    assert store.get("Ruth", "k") == AnswerReview("k", {"John 3:16": 2})
+    assert store.get("Boaz", "k") == AnswerReview("k", {"John 3:16": 0}, "not about love", "", True)
+    assert store.reviewers() == ["Boaz", "Ruth"]
+    assert sorted((r.reviewer, r.rating) for r in store.ratings(["k"])) == [("Boaz", 0), ("Ruth", 2)]
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [("", "Type your reviewer name first"), ("   ", "Type your reviewer name first"), ("x" * 81, "at most 80 characters")],
+)
+def test_a_rating_needs_a_reviewer_name(tmp_path: Path, name: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        ReviewStore(tmp_path).rate(name, "k", "John 3:16", 2)
+
+
+@pytest.mark.parametrize("rating", [3, -1, True, "2"])
+def test_a_bad_rating_is_refused_plainly(tmp_path: Path, rating: object) -> None:
     with pytest.raises(ValueError, match=r"2 \(supports\), 1 \(partly supports\) or 0"):
-        ReviewStore(tmp_path).rate("k", "John 3:16", 3)
+        ReviewStore(tmp_path).rate("Ruth", "k", "John 3:16", rating)  # type: ignore[arg-type]
 
 
-def test_reviews_export_and_import_into_another_store(tmp_path: Path) -> None:
-    source = ReviewStore(tmp_path / "a")
-    source.rate("k1", "John 3:16", 2)
-    source.annotate("k2", note="no citations at all", done=True)
-    exported = source.export(["k1", "k2", "k3"])
-    assert len(exported) == 2
-    target = ReviewStore(tmp_path / "b")
-    assert target.import_rows(exported) == 2
-    assert dict(target.get("k1").ratings) == {"John 3:16": 2} and target.get("k2").note == "no citations at all"
+def test_reviews_from_before_reviewer_names_are_kept(tmp_path: Path) -> None:
+    """A store written by the earlier version (no reviewer column) opens with its reviews intact."""
+    with sqlite3.connect(tmp_path / "reviews.sqlite3") as old:
+        old.execute("CREATE TABLE citation_reviews (answer_key TEXT, citation TEXT, rating INTEGER, updated_at REAL, PRIMARY KEY (answer_key, citation))")
+        old.execute("CREATE TABLE answer_reviews (answer_key TEXT PRIMARY KEY, note TEXT, missing_citations TEXT, done INTEGER, updated_at REAL)")
+        old.execute("INSERT INTO citation_reviews VALUES ('k', 'John 3:16', 1, 100.0)")
+        old.execute("INSERT INTO answer_reviews VALUES ('k', 'kept', '', 1, 100.0)")
+    store = ReviewStore(tmp_path)
+    assert store.get(EARLIER_REVIEWER, "k") == AnswerReview("k", {"John 3:16": 1}, "kept", "", True)
+    assert ReviewStore(tmp_path).reviewers() == [EARLIER_REVIEWER]  # moved once, not twice
 
 
 def test_a_review_saved_by_one_process_is_there_for_the_next(tmp_path: Path) -> None:
-    write = "from pathlib import Path; from core.reviews import ReviewStore; ReviewStore(Path(r'%s')).rate('k', 'Psalms 23', 1)" % tmp_path
+    write = "from pathlib import Path; from core.reviews import ReviewStore; ReviewStore(Path(r'%s')).rate('Ruth', 'k', 'Psalms 23', 1)" % tmp_path
     subprocess.run([sys.executable, "-c", write], cwd=REPO, check=True, timeout=60)
-    assert dict(ReviewStore(tmp_path).get("k").ratings) == {"Psalms 23": 1}
+    assert dict(ReviewStore(tmp_path).get("Ruth", "k").ratings) == {"Psalms 23": 1}
 
 
 def test_killing_a_writer_mid_run_loses_nothing_already_saved(tmp_path: Path) -> None:
@@ -77,11 +99,11 @@ def test_killing_a_writer_mid_run_loses_nothing_already_saved(tmp_path: Path) ->
         "store = ReviewStore(Path(r'%s'))\n"
         "i = 0\n"
         "while True:\n"
-        "    store.rate(f'k{i}', 'John 3:16', i %% 3); print(i, flush=True); i += 1\n"
+        "    store.rate('Ruth', f'k{i}', 'John 3:16', i %% 3); print(i, flush=True); i += 1\n"
     ) % tmp_path
     process = subprocess.Popen([sys.executable, "-c", writer], cwd=REPO, stdout=subprocess.PIPE, text=True)
     confirmed = [int(process.stdout.readline()) for _ in range(50)]  # type: ignore[union-attr]
     process.kill()  # SIGKILL, in the middle of whatever write comes next
     process.wait(timeout=10)
     store = ReviewStore(tmp_path)
-    assert all(store.get(f"k{i}").ratings == {"John 3:16": i % 3} for i in confirmed)
+    assert all(store.get("Ruth", f"k{i}").ratings == {"John 3:16": i % 3} for i in confirmed)

@@ -6,7 +6,6 @@ import queue
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
@@ -19,7 +18,6 @@ from core.evaluation import (
     Progress,
     QuestionSetError,
     ResultsFileError,
-    Summary,
     compare_runs,
     load_question_set,
     load_results,
@@ -29,19 +27,70 @@ from core.evaluation import (
     write_results_csv,
     write_results_json,
 )
-from core.reviews import ReviewStore, answer_key, manual_citation_accuracy
 from core.thresholds import Thresholds, check_thresholds
 from ui.presets import Sampling
-from ui.review import build_review_panel
+from ui.review import build_review_panel, remembered_reviewer, review_store
+from ui.review_figures import figures_markdown
 from ui.sets import shipped_sets
 from ui.visitor import service_for
 
 
-#: Columns shown in the results table; the downloads carry every column.
-TABLE_COLUMNS = [
-    "id", "category", "question", "answer", "valid_citations", "nonexistent_citations", "citation_f1",
-    "misquotes", "rep_n", "degenerate", "output_tokens", "latency_ms", "error",
-]
+#: The table shows these, compactly; selecting a row shows all of it, and the downloads carry every column.
+TABLE_COLUMNS = ["id", "question", "answer", "citations", "citation_f1", "flags"]
+#: Characters of the question and of the answer shown in a table cell.
+QUESTION_CHARS, ANSWER_CHARS = 80, 120
+
+
+def _short(text: object, limit: int) -> str:
+    text = " ".join(str(text or "").split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _flags(row: pd.Series) -> str:
+    """What needs a look in a row, in a few words."""
+    flags = []
+    if str(row.get("error") or ""):
+        flags.append("error")
+    if int(row.get("nonexistent_count") or 0):
+        flags.append(f"{int(row['nonexistent_count'])} nonexistent")
+    if str(row.get("misquotes") or ""):
+        flags.append("misquote")
+    if bool(row.get("degenerate")) is True:
+        flags.append("loops")
+    if row.get("within_token_limit") is False:
+        flags.append("over token limit")
+    return ", ".join(flags)
+
+
+def compact_rows(view: pd.DataFrame) -> pd.DataFrame:
+    """The table's compact columns for these result rows (their index kept, to find the full row)."""
+    citations = view["valid_citations"].fillna("")
+    nonexistent = view["nonexistent_citations"].fillna("")
+    joined = [
+        "; ".join(part for part in (valid, f"⚠️ {missing}" if missing else "") if part) for valid, missing in zip(citations, nonexistent)
+    ]
+    return pd.DataFrame(
+        {
+            "id": view["id"].fillna(""),
+            "question": view["question"].map(lambda q: _short(q, QUESTION_CHARS)),
+            "answer": view["answer"].map(lambda a: _short(a, ANSWER_CHARS)),
+            "citations": joined,
+            "citation_f1": view["citation_f1"].astype("Float64").round(2),
+            "flags": view.apply(_flags, axis=1) if len(view) else pd.Series(dtype=str),
+        },
+        index=view.index,
+    )
+
+
+def row_details(event: gr.SelectData, frame: pd.DataFrame | None, failures_only: bool, search: str, *limits: float) -> pd.DataFrame:
+    """Every column of the row selected in the table, one per line."""
+    shown = filtered_rows(frame, failures_only, search, _thresholds(*limits))
+    position = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+    if shown is None or position is None or not 0 <= int(position) < len(shown):
+        return pd.DataFrame(columns=["column", "value"])
+    record = shown.iloc[int(position)]
+    return pd.DataFrame({"column": record.index, "value": ["" if pd.isna(v) else str(v) for v in record.to_numpy()]})
+
 
 # One cancel flag per browser session: a run stops when its own person presses Cancel.
 _cancel_flags: dict[str, threading.Event] = {}
@@ -55,18 +104,11 @@ def question_sets() -> list[tuple[str, str]]:
     return shipped + saved
 
 
-def _summary_with_reviews(frame: pd.DataFrame) -> Summary:
-    reviews = ReviewStore(get_textgen_service().settings.data_dir).many(
-        answer_key(q, a) for q, a in zip(frame["question"], frame["answer"].fillna(""))
-    )
-    return replace(summarize(frame), manual_citation_accuracy=manual_citation_accuracy(reviews.values()))
-
-
 def summary_markdown(frame: pd.DataFrame | None, limits: Thresholds) -> str:
     """Headline figures and pass/fail against the thresholds, as Markdown."""
     if frame is None or frame.empty:
         return "_No results yet: pick a question set and press Run._"
-    s = _summary_with_reviews(frame)
+    s = summarize(frame)
 
     def pct(value: float | None) -> str:
         return "–" if value is None else f"{value:.1%}"
@@ -75,9 +117,8 @@ def summary_markdown(frame: pd.DataFrame | None, limits: Thresholds) -> str:
         return "–" if value is None else f"{value / 1000:.1f} s"
 
     lines = [
-        f"**{s.rows} rows** · {s.answered} answered ({s.generated} generated, {s.given} given) · {s.errors} errors",
-        f"**Citations:** {s.citations} found, {s.nonexistent_citations} nonexistent · automatic accuracy {pct(s.automatic_citation_accuracy)}"
-        f" · manual accuracy {pct(s.manual_citation_accuracy) if s.manual_citation_accuracy is not None else 'not reviewed yet'}",
+        f"**{s.rows} rows** · {s.answered} answered ({s.generated} generated, {s.given} given) · {s.errors} errors  ",
+        f"**Citations:** {s.citations} found, {s.nonexistent_citations} nonexistent · automatic accuracy {pct(s.automatic_citation_accuracy)}  ",
         f"**Latency:** p50 {seconds(s.latency_p50_ms)} · p95 {seconds(s.latency_p95_ms)}",
         "",
         "| Check | Value | Limit | Result |",
@@ -87,7 +128,8 @@ def summary_markdown(frame: pd.DataFrame | None, limits: Thresholds) -> str:
         value = "–" if check.value is None else f"{check.value:.3g}"
         verdict = "n/a" if check.passed is None else ("✅ pass" if check.passed else "❌ fail")
         lines.append(f"| {check.name} | {value} | {check.limit} | {verdict} |")
-    return "\n".join(lines)
+    reviews = figures_markdown(frame, review_store(get_textgen_service().settings.data_dir))
+    return "\n".join(lines) + ("\n\n" + reviews if reviews else "")
 
 
 def failures(frame: pd.DataFrame, limits: Thresholds) -> pd.Series:
@@ -96,15 +138,21 @@ def failures(frame: pd.DataFrame, limits: Thresholds) -> pd.Series:
     return (frame["error"].fillna("") != "") | (frame["nonexistent_count"].fillna(0) > 0) | frame["degenerate"].fillna(False).astype(bool) | low_f1
 
 
-def table_view(frame: pd.DataFrame | None, failures_only: bool, search: str, limits: Thresholds) -> pd.DataFrame:
+def filtered_rows(frame: pd.DataFrame | None, failures_only: bool, search: str, limits: Thresholds) -> pd.DataFrame | None:
+    """The full result rows the table shows, in its order."""
     if frame is None or frame.empty:
-        return pd.DataFrame(columns=TABLE_COLUMNS)
+        return None
     view = frame[failures(frame, limits)] if failures_only else frame
     if search.strip():
         needle = search.strip().lower()
         text = view["question"].str.lower() + " " + view["answer"].fillna("").str.lower() + " " + view["category"].str.lower()
         view = view[text.str.contains(needle, regex=False)]
-    return view[[c for c in TABLE_COLUMNS if c in view.columns]]
+    return view
+
+
+def table_view(frame: pd.DataFrame | None, failures_only: bool, search: str, limits: Thresholds) -> pd.DataFrame:
+    view = filtered_rows(frame, failures_only, search, limits)
+    return pd.DataFrame(columns=TABLE_COLUMNS) if view is None else compact_rows(view)
 
 
 def plots(frame: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -201,6 +249,21 @@ def run(
     yield f"{verb}: {len(done.rows)} of {done.total} rows in {done.duration_s:.0f} s.", frame, table_view(frame, False, "", Thresholds())
 
 
+def all_rows_for_given_answers(path: str | None) -> tuple[object, str]:
+    """An uploaded set with its answers is scored whole: scoring costs no generation.
+
+    Leaves the limit alone for a set that has questions to answer, or that cannot be read
+    (Run will say why).
+    """
+    try:
+        question_set = load_question_set(path, name=Path(path).name) if path else None
+    except QuestionSetError:
+        return gr.skip(), ""
+    if question_set is None or not question_set.rows or any(not row.answer for row in question_set.rows):
+        return gr.skip(), ""
+    return None, f"{len(question_set.rows)} questions with their answers: all of them will be scored."
+
+
 def cancel_run(request: gr.Request) -> str:
     flag = _cancel_flags.get(request.session_hash or "")
     if flag is not None:
@@ -249,6 +312,7 @@ def build_evaluate_tab(sampling: gr.State, mode: gr.State) -> None:
     with gr.Tab("Evaluate", id="evaluate"):
         # inside the Tab: a State placed directly in gr.Tabs shows up as a second tab button
         results = gr.State(None)
+        reviewer_name = remembered_reviewer()
         with gr.Tabs():
             with gr.Tab("Run", id="evaluate-run-tab"):
                 with gr.Row():
@@ -282,7 +346,11 @@ def build_evaluate_tab(sampling: gr.State, mode: gr.State) -> None:
                 with gr.Row():
                     failures_only = gr.Checkbox(False, label="Only rows that need a look")
                     search = gr.Textbox(label="Search questions and answers", scale=3)
-                table = gr.DataFrame(label="Results", wrap=True, max_height=480, interactive=False, elem_id="evaluate-table")
+                table = gr.DataFrame(label="Results (select a row to see all of it; the downloads have every column)", wrap=True,
+                                     max_height=480, interactive=False, elem_id="evaluate-table",
+                                     column_widths=["7%", "23%", "34%", "18%", "8%", "10%"])
+                details = gr.DataFrame(headers=["column", "value"], label="The selected row", wrap=True, max_height=480,
+                                       interactive=False, elem_id="evaluate-row", column_widths=["20%", "80%"])
                 with gr.Row():
                     by_category = gr.BarPlot(x="category", y="citation_f1", title="Citation F1 by category", y_lim=[0, 1])
                     histogram = gr.BarPlot(x="rep_n", y="answers", title="Answers by repetition (rep-4)")
@@ -297,7 +365,7 @@ def build_evaluate_tab(sampling: gr.State, mode: gr.State) -> None:
                 compare_headline = gr.Markdown()
                 changes = gr.DataFrame(label="Per question: earlier → current", wrap=True, interactive=False)
             with gr.Tab("Review citations", id="evaluate-review-tab"):
-                build_review_panel(results)
+                build_review_panel(results, reviewer_name)
 
     view_inputs = [results, failures_only, search, *limits]
     view_outputs = [summary, table, by_category, histogram, csv_download, json_download]
@@ -309,5 +377,7 @@ def build_evaluate_tab(sampling: gr.State, mode: gr.State) -> None:
     for control in (failures_only, *limits):
         control.change(show_results, view_inputs, view_outputs, api_visibility="private")
     search.submit(show_results, view_inputs, view_outputs, api_visibility="private")
+    table.select(row_details, [results, failures_only, search, *limits], details, api_visibility="private")
+    upload.upload(all_rows_for_given_answers, upload, [limit, status], api_visibility="private")
     load_button.click(load_earlier, earlier, results, api_visibility="private").then(show_results, view_inputs, view_outputs, api_visibility="private")
     compare_button.click(compare, [results, earlier], [compare_headline, changes], api_visibility="private")

@@ -1,29 +1,37 @@
-"""The "Review citations" panel: a reviewer rates, one answer at a time, each citation it makes.
+"""The "Review citations" panel: each reviewer rates, one answer at a time, each citation it makes.
 
-Built for speed and for losing nothing. Every rating, note and "reviewed" mark is written to
-:class:`core.reviews.ReviewStore` the moment it is made (there is no save button to forget),
-keyed by :func:`core.reviews.answer_key`, so a crash, a restart or a re-loaded results file
-brings the reviews back. The keyboard does the stepping and the rating (see
-:data:`REVIEW_KEYBOARD_JS`). Model output is only ever shown as plain text.
+Built so that nothing is lost at any typing speed. The panel is a fixed set of components
+whose values change from answer to answer (no ``gr.render``: an event from a redrawn
+panel reaches a handler that no longer exists). The answer on screen, and the citation in
+each card, travel with every rating in the hidden ``#review-view`` box, so a rating made
+just before a step still lands on the answer it was made on. Every rating, note and
+"reviewed" mark is written to the one :class:`core.reviews.ReviewStore` as it is made,
+under the reviewer's name: the signed-in Hugging Face user on a Space, else a name typed
+once and remembered in the browser. Review events run one at a time, in the order they
+were sent. Model output is only ever shown as plain text.
 """
 
 from __future__ import annotations
 
-import hashlib
+import itertools
 import json
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 import pandas as pd
 
 from core import get_textgen_service
-from core.reviews import RATINGS, AnswerReview, ReviewStore, answer_key, manual_citation_accuracy
-from core.scoring import CitationClass, score_answer
-from core.scripture import citation_text, parse_reference_list
+from core.review_files import read_reviews, write_exports
+from core.review_items import ReviewCitation, ReviewItem, answer_list, review_item
+from core.review_stats import disagreements
+from core.reviews import RATINGS, AnswerReview, ReviewStore, clean_reviewer
 from ui.citations import _escape as escape_markdown
+from ui.review_figures import figures_markdown
 
 #: How each automatic class reads to a reviewer.
 CLASS_LABELS: dict[str, str] = {
@@ -36,345 +44,72 @@ CLASS_LABELS: dict[str, str] = {
 #: The rating radio's options, best first: the keyboard's 2/1/0 pick them by position.
 RATING_CHOICES: list[tuple[str, int]] = [(f"{value} · {label}", value) for value, label in sorted(RATINGS.items(), reverse=True)]
 
+#: Citation cards on the panel: an answer with more distinct citations shows the first ones and says so.
+CARDS = 16
+
+#: Which answers the steps visit.
+ALL, NOT_REVIEWED, DISAGREE = "All answers", "Not yet reviewed by me", "Where reviewers disagree"
+
 #: Where export files are written before the browser downloads them.
 EXPORT_FOLDER = Path(tempfile.gettempdir()) / "scribes-review-exports"
 
-#: Key bindings, run once per page by the panel's help line (``gr.HTML(js_on_load=...)``),
-#: so app.py passes nothing. Keys act only while the panel is on screen and never while
-#: the focus is in a text field, so notes can contain "j" and "2".
-#: j or → next answer, k or ← previous answer; 2/1/0 rate the citation that has the focus
-#: (or the first one not rated yet), then the focus moves on to the next citation.
-REVIEW_KEYBOARD_JS = """
-if (!window.scribesReviewKeys) {
-  window.scribesReviewKeys = true;
-  const style = document.createElement("style");
-  style.textContent = `
-    #review-panel .review-citation:focus-within { outline: 3px solid var(--color-accent); outline-offset: 2px; }
-    #review-panel .review-flagged { border-left: 4px solid var(--color-red-500, #ef4444); }
-    #review-panel kbd { border: 1px solid var(--border-color-primary); border-radius: 4px; padding: 0 4px; font-size: 0.85em; }
-  `;
-  document.head.appendChild(style);
-  const TEXT_INPUTS = /^(text|search|email|number|password|url|tel|date|time|datetime-local|month|week)$/;
-  const isTyping = (el) => !!el && (el.isContentEditable || el.tagName === "TEXTAREA" || el.tagName === "SELECT"
-    || (el.tagName === "INPUT" && TEXT_INPUTS.test(el.type)));
-  const OPTION_OF_KEY = { "2": 0, "1": 1, "0": 2 };
-  // Gradio draws a Group as two nested elements that both carry its classes: keep the outer one.
-  const rateable = (panel) => [...panel.querySelectorAll(".review-citation")]
-    .filter((card) => !card.parentElement.closest(".review-citation") && card.querySelector("input[type=radio]"));
-  const focusCard = (card) => {
-    const input = card.querySelector("input[type=radio]:checked") || card.querySelector("input[type=radio]");
-    input.focus({ preventScroll: true });
-    card.scrollIntoView({ block: "nearest" });
-  };
-  document.addEventListener("keydown", (event) => {
-    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || isTyping(event.target)) return;
-    const panel = document.getElementById("review-panel");
-    if (!panel || panel.getClientRects().length === 0) return;  // another tab is showing
-    const press = (id) => { event.preventDefault(); document.getElementById(id)?.click(); };
-    if (event.key === "j" || event.key === "ArrowRight") return press("review-next");
-    if (event.key === "k" || event.key === "ArrowLeft") return press("review-previous");
-    if (!(event.key in OPTION_OF_KEY)) return;
-    const cards = rateable(panel);
-    const focused = cards.find((c) => c.contains(document.activeElement));
-    const card = focused || cards.find((c) => !c.querySelector("input[type=radio]:checked"));
-    if (!card || !cards.includes(card)) return;
-    event.preventDefault();
-    card.querySelectorAll("input[type=radio]")[OPTION_OF_KEY[event.key]]?.click();
-    const next = cards[cards.indexOf(card) + 1];
-    focusCard(next || card);
-  }, true);
-}
-"""
+REVIEW_KEYBOARD_JS = (Path(__file__).with_name("review_keyboard.js")).read_text(encoding="utf-8")
 
 KEYBOARD_HELP = (
     "<p class='review-keys'>Keys: <kbd>j</kbd>/<kbd>→</kbd> next answer · <kbd>k</kbd>/<kbd>←</kbd> previous · "
     "<kbd>2</kbd> supports · <kbd>1</kbd> partly supports · <kbd>0</kbd> does not support "
     "(rates the highlighted citation, then moves on) · <kbd>Tab</kbd> moves between controls. "
-    "Every change is saved at once.</p>"
+    "Every change is saved at once; keys typed while the next answer loads apply to it.</p>"
 )
 
-
-# --- what is reviewed -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReviewCitation:
-    """One distinct reference of an answer, with what a reviewer needs to rate it.
-
-    Repeats of a reference ("John 3:16" ... "Jn 3:16") are one citation with every
-    spelling and every sentence, because the store keeps one rating per normalized
-    reference of an answer.
-    """
-
-    written: tuple[str, ...]  # as the answer spelled it, each spelling once
-    normalized: str | None  # None when the reference does not exist
-    classification: CitationClass
-    sentences: tuple[str, ...]  # the sentences that cite it, in order
-    kjv: str = ""
-    asv: str = ""
-    reason: str | None = None  # why it does not exist
-
-    @property
-    def needs_rating(self) -> bool:
-        """Nonexistent references are flagged automatically: there is no verse to judge."""
-        return self.normalized is not None
+#: Review events share one queue slot: each runs after the one sent before it.
+_REVIEW_EVENTS = {"api_visibility": "private", "show_progress": "hidden", "concurrency_id": "review", "concurrency_limit": 1}
+_tokens = itertools.count(1)
 
 
-@dataclass(frozen=True)
-class ReviewItem:
-    """One answer of the results table as the panel shows it."""
-
-    key: str  # answer_key(question, answer): where its review is stored
-    row: int  # position in the results table, from 0
-    row_id: str
-    question: str
-    expected_references: str
-    answer: str
-    citations: tuple[ReviewCitation, ...]
-    expected_problem: str | None = None  # why the expected references could not be read
+@cache
+def review_store(data_dir: Path) -> ReviewStore:
+    """The one store of this process for a data folder."""
+    return ReviewStore(data_dir)
 
 
-@dataclass(frozen=True)
-class ReviewProgress:
-    answers: int
-    reviewed: int
-    rated_citations: int
-    accuracy: float | None  # manual_citation_accuracy over the rated citations
+def _store() -> ReviewStore:
+    return review_store(get_textgen_service().settings.data_dir)
 
 
-def _cell(row: Mapping[str, object], column: str) -> str:
-    value = row.get(column, "")
-    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
-
-
-def answer_list(frame: pd.DataFrame | None) -> list[tuple[str, int]]:
-    """(answer key, table row) of each answer to review, in table order.
-
-    Rows without an answer (a failed generation) have nothing to review. A question asked
-    twice with the same answer is one answer and one review, so it is listed once.
-    """
-    if frame is None or frame.empty or "answer" not in frame:
-        return []
-    answers: dict[str, int] = {}
-    for row, (question, answer) in enumerate(zip(frame["question"].fillna(""), frame["answer"].fillna(""))):
-        if str(answer).strip():
-            answers.setdefault(answer_key(str(question), str(answer)), row)
-    return list(answers.items())
-
-
-def review_citations(answer: str, expected_references: str = "", context: str = "") -> tuple[tuple[ReviewCitation, ...], str | None]:
-    """The answer's distinct citations, classified by :func:`core.scoring.score_answer`.
-
-    Returns the citations and, when the expected references cannot be read (a results
-    file edited by hand), why: the citations are then classified without them rather
-    than not shown at all.
-    """
+def reviewer_of(typed: str | None, profile: gr.OAuthProfile | None) -> str | None:
+    """Who is reviewing: the signed-in Hugging Face user, else the typed name; None before either."""
+    if profile is not None:
+        return clean_reviewer(profile.username)
     try:
-        expected, problem = parse_reference_list(expected_references), None
-    except ValueError as error:
-        expected, problem = [], str(error)
-    groups: dict[str, list] = {}
-    for scored in score_answer(answer, expected=expected, context=context).citations:
-        citation = scored.citation
-        unit = citation.normalized if citation.exists else "?" + " ".join(citation.text.casefold().split())
-        groups.setdefault(unit, []).append(scored)
-    citations = []
-    for group in groups.values():
-        first = group[0].citation
-        citations.append(
-            ReviewCitation(
-                written=tuple(dict.fromkeys(s.citation.text for s in group)),
-                normalized=first.normalized if first.exists else None,
-                classification=group[0].classification,
-                sentences=tuple(dict.fromkeys(s.sentence for s in group)),
-                kjv=citation_text(first, "KJV") if first.exists else "",
-                asv=citation_text(first, "ASV") if first.exists else "",
-                reason=first.reason,
-            )
-        )
-    return tuple(citations), problem
-
-
-def review_item(frame: pd.DataFrame, row: int) -> ReviewItem:
-    """The answer in table row ``row`` (from 0), ready to show."""
-    record = frame.iloc[row].to_dict()
-    question, answer = _cell(record, "question"), _cell(record, "answer")
-    citations, problem = review_citations(answer, _cell(record, "expected_references"), _cell(record, "context"))
-    return ReviewItem(
-        key=answer_key(question, answer),
-        row=row,
-        row_id=_cell(record, "id"),
-        question=question,
-        expected_references=_cell(record, "expected_references"),
-        answer=answer,
-        citations=citations,
-        expected_problem=problem,
-    )
-
-
-def current_index(answers: Sequence[tuple[str, int]], key: str | None) -> int:
-    """Where ``key`` is in the list; the first answer when it is not (new results, or none yet)."""
-    for index, (candidate, _) in enumerate(answers):
-        if candidate == key:
-            return index
-    return 0
-
-
-def review_progress(keys: Sequence[str], reviews: Mapping[str, AnswerReview]) -> ReviewProgress:
-    """How far the review of these answers has got."""
-    of_these = [reviews[key] for key in keys if key in reviews]
-    return ReviewProgress(
-        answers=len(keys),
-        reviewed=sum(review.done for review in of_these),
-        rated_citations=sum(len(review.ratings) for review in of_these),
-        accuracy=manual_citation_accuracy(of_these),
-    )
-
-
-def progress_markdown(progress: ReviewProgress) -> str:
-    accuracy = (
-        "no citation rated yet"
-        if progress.accuracy is None
-        else f"manual citation accuracy **{progress.accuracy:.0%}** over {progress.rated_citations} rated citations"
-    )
-    return f"**Reviewed {progress.reviewed} of {progress.answers} answers** · {accuracy}"
-
-
-def read_reviews_file(path: str | Path) -> list[dict[str, object]]:
-    """Reviews exported by this panel, checked before any is imported.
-
-    Checking everything first means a bad file imports nothing, rather than half.
-    Raises ``ValueError`` with a message for the reviewer.
-    """
-    name = Path(path).name
-    try:
-        rows = json.loads(Path(path).read_text(encoding="utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{name} is not a reviews file (JSON exported from this panel): {error}.") from error
-    if not isinstance(rows, list):
-        raise ValueError(f"{name} is not a reviews file: it should hold a list of reviews, one per answer.")
-    for number, row in enumerate(rows, start=1):
-        where = f"Review {number} in {name}"
-        if not isinstance(row, dict) or not isinstance(row.get("answer_key"), str) or not row["answer_key"]:
-            raise ValueError(f"{where} has no answer_key.")
-        ratings = row.get("ratings") or {}
-        if not isinstance(ratings, dict) or any(
-            isinstance(value, bool) or not isinstance(value, int) or value not in RATINGS for value in ratings.values()
-        ):
-            raise ValueError(f"{where} has a rating that is not 2 (supports), 1 (partly supports) or 0 (does not support).")
-    return rows
-
-
-def write_reviews_export(store: ReviewStore, keys: Sequence[str], folder: Path = EXPORT_FOLDER) -> Path:
-    """The reviews of these answers as a JSON file to download; one file per set of answers."""
-    folder.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:12]
-    path = folder / f"reviews-{digest}.json"
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(store.export(keys), ensure_ascii=False, indent=1), encoding="utf-8")
-    temporary.replace(path)  # a download never sees a half-written file
-    return path
-
-
-# --- event handlers: each saves at once and returns what the screen shows next ------------------
-
-
-def review_store() -> ReviewStore:
-    return ReviewStore(get_textgen_service().settings.data_dir)
-
-
-def _keys(frame: pd.DataFrame | None) -> list[str]:
-    return [key for key, _ in answer_list(frame)]
-
-
-def _export(store: ReviewStore, frame: pd.DataFrame | None) -> str | None:
-    keys = _keys(frame)
-    return str(write_reviews_export(store, keys)) if keys else None
-
-
-def _progress(store: ReviewStore, frame: pd.DataFrame | None) -> str:
-    keys = _keys(frame)
-    return progress_markdown(review_progress(keys, store.many(keys)))
-
-
-def rate_citation(frame: pd.DataFrame | None, key: str, citation: str, rating: int | None) -> tuple[str, str | None]:
-    """Save one rating; returns the progress line and the export file, both now changed."""
-    store = review_store()
-    if rating is not None:
-        store.rate(key, citation, int(rating))
-    return _progress(store, frame), _export(store, frame)
-
-
-def save_notes(frame: pd.DataFrame | None, key: str, note: str) -> str | None:
-    """Save the notes as they are typed; returns the export file."""
-    store = review_store()
-    store.annotate(key, note=note)
-    return _export(store, frame)
-
-
-def save_missing_citations(frame: pd.DataFrame | None, key: str, missing: str) -> str | None:
-    """Save the references the answer should have cited, as they are typed; returns the export file."""
-    store = review_store()
-    store.annotate(key, missing_citations=missing)
-    return _export(store, frame)
-
-
-def _find_unreviewed(answers: Sequence[tuple[str, int]], start: int, step: int, reviews: Mapping[str, AnswerReview]) -> int | None:
-    """The first answer not marked reviewed from ``start`` on, going by ``step``."""
-    index = start
-    while 0 <= index < len(answers):
-        if not reviews[answers[index][0]].done:
-            return index
-        index += step
-    return None
-
-
-def step_answer(frame: pd.DataFrame | None, key: str | None, step: int, only_unreviewed: bool) -> str | None:
-    """The key of the next (step 1) or previous (step -1) answer, skipping reviewed ones if asked."""
-    answers = answer_list(frame)
-    if not answers:
+        return clean_reviewer(typed)
+    except ValueError:
         return None
-    index = current_index(answers, key)
-    if only_unreviewed:
-        reviews = review_store().many(k for k, _ in answers)
-        found = _find_unreviewed(answers, index + step, step, reviews)
-        if found is None:
-            gr.Info(f"No answer {'after' if step > 0 else 'before'} this one is waiting for review.")
-            return answers[index][0]
-        return answers[found][0]
-    if not 0 <= index + step < len(answers):
-        gr.Info("This is the last answer." if step > 0 else "This is the first answer.")
-        return answers[index][0]
-    return answers[index + step][0]
 
 
-def jump_to(frame: pd.DataFrame | None, key: str | None, number: float | None) -> str | None:
-    """The key of answer ``number`` (from 1, as the panel counts)."""
-    answers = answer_list(frame)
-    if not answers or number is None:
-        return key
-    if not 1 <= number <= len(answers):
-        raise gr.Error(f"There are {len(answers)} answers; pick a number from 1 to {len(answers)}.")
-    return answers[int(number) - 1][0]
+# --- what the screen shows ---------------------------------------------------------------------
 
 
-def _waiting_from(answers: Sequence[tuple[str, int]], index: int, reviews: Mapping[str, AnswerReview]) -> int | None:
-    """The first answer waiting for review at or after ``index``, else from the top."""
-    found = _find_unreviewed(answers, index, 1, reviews)
-    return _find_unreviewed(answers, 0, 1, reviews) if found is None else found
+@dataclass(frozen=True)
+class View:
+    """What ``#review-view`` holds: the answer on screen and the citation of each card."""
 
+    token: int  # new at every redraw, so the keyboard can tell the next answer is on screen
+    key: str | None
+    row_id: str = ""
+    question: str = ""
+    units: tuple[str | None, ...] = ()  # per card: its citation unit, None when there is nothing to rate
 
-def first_unreviewed(frame: pd.DataFrame | None, key: str | None, only_unreviewed: bool) -> str | None:
-    """When the filter is switched on, go to the first answer still waiting from here on."""
-    answers = answer_list(frame)
-    if not only_unreviewed or not answers:
-        return key
-    index = current_index(answers, key)
-    found = _waiting_from(answers, index, review_store().many(k for k, _ in answers))
-    if found is None:
-        gr.Info("Every answer is reviewed.")
-        return answers[index][0]
-    return answers[found][0]
+    def dumps(self) -> str:
+        return json.dumps({"token": self.token, "key": self.key, "row_id": self.row_id, "question": self.question, "units": self.units})
+
+    @classmethod
+    def loads(cls, text: str | None) -> View:
+        try:
+            data = json.loads(text or "")
+            return cls(int(data["token"]), data["key"], str(data["row_id"]), str(data["question"]), tuple(data["units"]))
+        except (ValueError, KeyError, TypeError):
+            return cls(0, None)
 
 
 def status_line(index: int, total: int, row_id: str, done: bool) -> str:
@@ -382,166 +117,446 @@ def status_line(index: int, total: int, row_id: str, done: bool) -> str:
     parts = [f"### Answer {index + 1} of {total}"]
     if row_id:
         parts.append(f"id {escape_markdown(row_id)}")
-    parts.append("✔️ reviewed" if done else "not reviewed yet")
+    parts.append("✔️ reviewed by you" if done else "not reviewed by you yet")
     return " · ".join(parts)
 
 
-def reviewed_button(done: bool) -> gr.Button:
-    return gr.Button("Mark not reviewed" if done else "Mark reviewed", variant="secondary" if done else "primary")
+def progress_markdown(reviewer: str | None, keys: Sequence[str], reviews: dict[str, AnswerReview]) -> str:
+    if reviewer is None:
+        return "**Type your reviewer name above to start rating.** Ratings are kept apart by reviewer."
+    reviewed = sum(reviews[key].done for key in keys)
+    rated = sum(len(reviews[key].ratings) for key in keys)
+    return f"**{escape_markdown(reviewer)}: reviewed {reviewed} of {len(keys)} answers** · {rated} citations rated"
 
 
-def toggle_reviewed(
-    frame: pd.DataFrame | None, key: str, row_id: str, only_unreviewed: bool
-) -> tuple[str | None, str, str, gr.Button, str | None]:
-    """Mark the answer reviewed and go on to the next one (the next waiting one, with the
-    filter); or, when it already was, take the mark back and stay.
-
-    Returns the key to show, the progress line, the status line, the button and the export.
-    """
-    store = review_store()
-    done = not store.get(key).done
-    store.annotate(key, done=done)
-    answers = answer_list(frame)
-    index = current_index(answers, key)
-    next_key = key
-    if done:
-        if only_unreviewed:
-            found = _waiting_from(answers, index + 1, store.many(k for k, _ in answers))
-        else:
-            found = index + 1 if index + 1 < len(answers) else None
-        if found is None:
-            gr.Info("Every answer is reviewed." if only_unreviewed else "That was the last answer.")
-        else:
-            next_key = answers[found][0]
-    status = status_line(index, len(answers), row_id, done)
-    return next_key, _progress(store, frame), status, reviewed_button(done), _export(store, frame)
-
-
-def import_reviews(frame: pd.DataFrame | None, path: str | None, reloads: int) -> int:
-    """Load an exported reviews file; later values win. Returns the reload count plus one,
-    which redraws the current answer with what was imported."""
-    if not path:
-        return reloads
-    try:
-        rows = read_reviews_file(path)
-    except ValueError as error:
-        raise gr.Error(str(error)) from error
-    count = review_store().import_rows(rows)
-    current = set(_keys(frame))
-    here = sum(str(row["answer_key"]) in current for row in rows)
-    gr.Info(f"Imported the reviews of {count} answers ({here} of them in the current results).")
-    return reloads + 1
-
-
-# --- the panel --------------------------------------------------------------------------------
-
-_PRIVATE = {"api_visibility": "private", "show_progress": "hidden"}
-
-
-def _citation_card(number: int, citation: ReviewCitation, rating: int | None) -> gr.Radio | None:
-    """One citation as a card; returns its rating radio (None for a nonexistent reference)."""
+def card_markdown(number: int, citation: ReviewCitation, others: dict[str, int] | None) -> str:
+    """One citation as a reviewer reads it; ``others``: other reviewers' ratings, when shown."""
     written = " / ".join(f"“{escape_markdown(text)}”" for text in citation.written)
-    sentences = "\n".join(citation.sentences)
+    sentences = "\n".join(f"> {escape_markdown(sentence)}" for sentence in citation.sentences)
     if not citation.needs_rating:
-        with gr.Group(elem_classes=["review-citation", "review-flagged"]):
-            gr.Markdown(
-                f"**{number}. {written}** · {CLASS_LABELS['nonexistent']} ({escape_markdown(citation.reason or 'unknown')}). "
-                "Flagged automatically: no rating needed."
-            )
-            gr.Textbox(sentences, label="Sentence that cites it", interactive=False, lines=1, max_lines=6)
-        return None
+        return (
+            f"**{number}. {written}** · {CLASS_LABELS['nonexistent']} ({escape_markdown(citation.reason or 'unknown')}). "
+            f"Flagged automatically: no rating needed.\n\n{sentences}"
+        )
     heading = f"**{number}. {citation.normalized}** · {CLASS_LABELS[citation.classification]}"
     if citation.written != (citation.normalized,):
         heading += f" · written {written}"
-    with gr.Group(elem_classes=["review-citation"]):
-        gr.Markdown(heading)
-        gr.Textbox(sentences, label="Sentence that cites it", interactive=False, lines=1, max_lines=6)
-        gr.Markdown(f"**KJV:** {escape_markdown(citation.kjv)}")
-        with gr.Accordion("ASV text", open=False):
-            gr.Markdown(escape_markdown(citation.asv))
-        return gr.Radio(
-            RATING_CHOICES,
-            value=rating,
+    lines = [heading, "", sentences, "", f"**KJV:** {escape_markdown(citation.kjv)}", "", f"**ASV:** {escape_markdown(citation.asv)}"]
+    if others:
+        lines += ["", "**Other reviewers:** " + " · ".join(f"{escape_markdown(name)} {rating}" for name, rating in sorted(others.items()))]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Card:
+    group: gr.Group
+    text: gr.Markdown
+    rating: gr.Radio
+
+
+@dataclass(frozen=True)
+class Panel:
+    """The panel's components, by name."""
+
+    results: gr.State
+    reviewer: gr.Textbox
+    remembered: gr.BrowserState
+    answers: gr.Dropdown
+    view: gr.Textbox
+    sent: gr.State  # the token of the last view sent to this page
+    progress: gr.Markdown
+    status: gr.Markdown
+    question: gr.Textbox
+    expected: gr.Textbox
+    answer: gr.Textbox
+    count: gr.Markdown
+    cards: tuple[Card, ...]
+    missing: gr.Textbox
+    notes: gr.Textbox
+    mark: gr.Button
+    figures: gr.Markdown
+
+    def outputs(self) -> list[Any]:
+        shown = [self.reviewer, self.remembered, self.sent, self.view, self.progress, self.status, self.question, self.expected, self.answer, self.count]
+        shown += [self.missing, self.notes, self.mark, self.figures]
+        return shown + [part for card in self.cards for part in (card.group, card.text, card.rating)]
+
+
+def _empty(panel: Panel, reviewer: str | None, message: str) -> dict[Any, Any]:
+    token = next(_tokens)
+    screen: dict[Any, Any] = {
+        panel.sent: token,
+        panel.view: View(token, None).dumps(),
+        panel.progress: progress_markdown(reviewer, [], {}),
+        panel.status: message,
+        panel.question: "",
+        panel.expected: "",
+        panel.answer: "",
+        panel.count: "",
+        panel.missing: gr.Textbox(value="", interactive=False),
+        panel.notes: gr.Textbox(value="", interactive=False),
+        panel.mark: gr.Button(interactive=False),
+        panel.figures: "",
+    }
+    for card in panel.cards:
+        screen.update({card.group: gr.Group(visible=False), card.text: "", card.rating: gr.Radio(value=None)})
+    return screen
+
+
+def render(panel: Panel, frame: pd.DataFrame | None, reviewer: str | None, key: str | None, answers_shown: str) -> dict[Any, Any]:
+    """Everything the panel shows for answer ``key`` (the first answer when unknown)."""
+    answers = answer_list(frame)
+    if not answers:
+        return _empty(panel, reviewer, "_No answers to review yet: run a question set, or load a results file, in the tabs beside this one._")
+    assert frame is not None
+    keys = [k for k, _ in answers]
+    index = keys.index(key) if key in keys else 0
+    item = review_item(frame, answers[index][1])
+    store = _store()
+    reviews = store.many(reviewer, keys) if reviewer else {k: AnswerReview(k) for k in keys}
+    review = reviews[item.key]
+    all_ratings = store.ratings([item.key]) if answers_shown == DISAGREE else []
+    view = View(next(_tokens), item.key, item.row_id, item.question, tuple(_card_units(item)))
+    expected = item.expected_references or "(none)"
+    if item.expected_problem:
+        expected += f"  (could not be read: {item.expected_problem})"
+    count = (
+        f"**Citations in this answer: {len(item.citations)}**"
+        if item.citations
+        else "_This answer cites no Bible reference. Note any it should have cited below._"
+    )
+    if len(item.citations) > CARDS:
+        count += f" (the first {CARDS} are shown here; the others are in the results downloads)"
+    can_write = reviewer is not None
+    screen: dict[Any, Any] = {
+        panel.sent: view.token,
+        panel.view: view.dumps(),
+        panel.progress: progress_markdown(reviewer, keys, reviews),
+        panel.status: status_line(index, len(answers), item.row_id, review.done),
+        panel.question: item.question,
+        panel.expected: expected,
+        panel.answer: item.answer,
+        panel.count: count,
+        panel.missing: gr.Textbox(value=review.missing_citations, interactive=can_write),
+        panel.notes: gr.Textbox(value=review.note, interactive=can_write),
+        panel.mark: gr.Button(
+            "Mark not reviewed" if review.done else "Mark reviewed",
+            variant="secondary" if review.done else "primary",
+            interactive=can_write,
+        ),
+        panel.figures: figures_markdown(frame, store),
+    }
+    for number, card in enumerate(panel.cards, start=1):
+        citation = item.citations[number - 1] if number <= len(item.citations) else None
+        if citation is None:
+            screen.update({card.group: gr.Group(visible=False), card.text: "", card.rating: gr.Radio(value=None, visible=False)})
+            continue
+        others = {r.reviewer: r.rating for r in all_ratings if r.citation == citation.unit and r.reviewer != reviewer}
+        screen[card.group] = gr.Group(visible=True, elem_classes=["review-citation"] + ([] if citation.needs_rating else ["review-flagged"]))
+        screen[card.text] = card_markdown(number, citation, others)
+        screen[card.rating] = gr.Radio(
+            value=review.ratings.get(citation.unit) if citation.needs_rating else None,
+            visible=citation.needs_rating,
+            interactive=can_write,
             label=f"Does {citation.normalized} support the sentence? (keys 2 / 1 / 0)",
-            elem_classes=["review-rating"],
         )
+    return screen
 
 
-def build_review_panel(results: gr.State) -> None:
+def _card_units(item: ReviewItem) -> list[str | None]:
+    units: list[str | None] = [c.unit if c.needs_rating else None for c in item.citations[:CARDS]]
+    return units + [None] * (CARDS - len(units))
+
+
+# --- stepping ------------------------------------------------------------------------------------
+
+
+def _visited(frame: pd.DataFrame | None, reviewer: str | None, answers_shown: str) -> list[str]:
+    """The answers the steps visit under the filter, in table order."""
+    keys = [k for k, _ in answer_list(frame)]
+    if answers_shown == NOT_REVIEWED and reviewer:
+        reviews = _store().many(reviewer, keys)
+        return [k for k in keys if not reviews[k].done]
+    if answers_shown == DISAGREE:
+        split = {key for key, _ in disagreements(_store().ratings(keys))}
+        return [k for k in keys if k in split]
+    return keys
+
+
+def step_from(keys: Sequence[str], visited: Sequence[str], current: str | None, step: int) -> str | None:
+    """The visited answer after (step 1) or before (step -1) ``current`` in table order; None when there is none."""
+    position = keys.index(current) if current in keys else -1
+    chosen = set(visited)
+    ordered = range(position + 1, len(keys)) if step > 0 else range(position - 1, -1, -1)
+    return next((keys[i] for i in ordered if keys[i] in chosen), None)
+
+
+def _step(frame: pd.DataFrame | None, reviewer: str | None, current: str | None, step: int, answers_shown: str) -> str | None:
+    keys = [k for k, _ in answer_list(frame)]
+    found = step_from(keys, _visited(frame, reviewer, answers_shown), current, step)
+    if found is None and keys:
+        where = "after" if step > 0 else "before"
+        gr.Info(f"No answer {where} this one." if answers_shown == ALL else f"No answer {where} this one is in “{answers_shown}”.")
+    return found or current
+
+
+@dataclass(frozen=True)
+class Screen:
+    """What an event knows of the page that sent it."""
+
+    frame: pd.DataFrame | None
+    reviewer: str | None
+    view: View
+    answers_shown: str
+    current: bool  # the view it was sent from is the last one sent to this page
+
+    @classmethod
+    def of(cls, profile: gr.OAuthProfile | None, frame, typed, remembered, view_text, answers_shown, sent) -> Screen:  # noqa: ANN001
+        view = View.loads(view_text)
+        return cls(frame, reviewer_of(typed or remembered, profile), view, answers_shown, view.token == (sent or 0))
+
+
+def _keep_shown(screen: Screen, shown: Sequence[int | None]) -> None:
+    """Save the ratings the page shows for the answer it is leaving that the store lacks.
+
+    A step is sent with the cards' ratings, because the rating events sent just before it
+    may reach the server after it; a rating already stored is never overwritten here (the
+    rating's own event carries the latest one).
+    """
+    reviewer, view = screen.reviewer, screen.view
+    if reviewer is None or view.key is None:
+        return
+    stored = _store().get(reviewer, view.key).ratings
+    for unit, value in zip(view.units, shown):
+        if unit is not None and value is not None and unit not in stored:
+            _store().rate(reviewer, view.key, unit, int(value), question_id=view.row_id, question=view.question)
+
+
+# --- handlers: each saves at once and returns what the screen shows next --------------------------
+#
+# Handlers that redraw take (profile, results, typed name, remembered name, view, filter,
+# last view sent) first. One sent from a view the page has already left does nothing:
+# a late redraw must never take the reviewer back to an answer they stepped away from.
+
+
+@dataclass(frozen=True)
+class ReviewHandlers:
+    panel: Panel
+
+    def _unchanged(self) -> dict[Any, Any]:
+        return {self.panel.sent: gr.skip()}  # a dict with no change (an empty one reads as no outputs)
+
+    def _render(self, screen: Screen, key: str | None) -> dict[Any, Any]:
+        return render(self.panel, screen.frame, screen.reviewer, key, screen.answers_shown)
+
+    def results_changed(self, profile: gr.OAuthProfile | None, *where):  # noqa: ANN002, ANN201
+        """New results: always redrawn, on the answer shown if it is still there."""
+        screen = Screen.of(profile, *where)
+        drawn = self._render(screen, screen.view.key)
+        if screen.reviewer is not None and not where[1]:  # the name this browser remembers (a typed name is never overwritten)
+            drawn[self.panel.reviewer] = gr.Textbox(value=screen.reviewer)
+        if profile is not None:  # on a Space: the signed-in user reviews under their Hugging Face name
+            drawn[self.panel.reviewer] = gr.Textbox(value=profile.username, interactive=False, label="Reviewer (signed in with Hugging Face)")
+        return drawn
+
+    def reviewer_changed(self, profile: gr.OAuthProfile | None, *where):  # noqa: ANN002, ANN201
+        """A new name is remembered in this browser and the answer redrawn with that reviewer's reviews."""
+        screen = Screen.of(profile, *where)
+        typed, remembered = where[1], where[2]
+        if (typed or "") == (remembered or ""):
+            return self._unchanged()
+        if not screen.current:  # a later redraw already used the new name
+            return {self.panel.remembered: typed}
+        return {**self._render(screen, screen.view.key), self.panel.remembered: typed}
+
+    def step(self, step: int):  # noqa: ANN201
+        def handler(profile: gr.OAuthProfile | None, *where_and_shown):  # noqa: ANN002, ANN202
+            screen = Screen.of(profile, *where_and_shown[:_WHERE])
+            if not screen.current:
+                return self._unchanged()
+            _keep_shown(screen, where_and_shown[_WHERE:])
+            return self._render(screen, _step(screen.frame, screen.reviewer, screen.view.key, step, screen.answers_shown))
+
+        return handler
+
+    def jump(self, profile: gr.OAuthProfile | None, *where_number_and_shown):  # noqa: ANN002, ANN201
+        screen = Screen.of(profile, *where_number_and_shown[:_WHERE])
+        number, shown = where_number_and_shown[_WHERE], where_number_and_shown[_WHERE + 1 :]
+        if not screen.current:
+            return self._unchanged()
+        _keep_shown(screen, shown)
+        keys = [k for k, _ in answer_list(screen.frame)]
+        key = screen.view.key
+        if keys and number is not None:
+            if not 1 <= number <= len(keys):
+                raise gr.Error(f"There are {len(keys)} answers; pick a number from 1 to {len(keys)}.", print_exception=False)
+            key = keys[int(number) - 1]
+        return self._render(screen, key)
+
+    def filter_changed(self, profile: gr.OAuthProfile | None, *where_and_shown):  # noqa: ANN002, ANN201
+        """Switching to a filter goes to the first answer it keeps from here on, else from the top."""
+        screen = Screen.of(profile, *where_and_shown[:_WHERE])
+        _keep_shown(screen, where_and_shown[_WHERE:])
+        key = screen.view.key
+        visited = _visited(screen.frame, screen.reviewer, screen.answers_shown)
+        if screen.answers_shown != ALL and key not in visited:
+            keys = [k for k, _ in answer_list(screen.frame)]
+            key = step_from(keys, visited, key, 1) or (visited[0] if visited else key)
+            if not visited and keys:
+                gr.Info(f"No answer is in “{screen.answers_shown}”.")
+        return self._render(screen, key)
+
+    def toggle_reviewed(self, profile: gr.OAuthProfile | None, *where_and_shown):  # noqa: ANN002, ANN201
+        """Mark the answer reviewed and go on to the next one the filter keeps; or take the mark back and stay."""
+        screen = Screen.of(profile, *where_and_shown[:_WHERE])
+        if not screen.current:
+            return self._unchanged()
+        _keep_shown(screen, where_and_shown[_WHERE:])
+        reviewer, view = screen.reviewer, screen.view
+        key = view.key
+        if reviewer is not None and key is not None:
+            done = not _store().get(reviewer, key).done
+            _store().annotate(reviewer, key, done=done, question_id=view.row_id, question=view.question)
+            if done:
+                key = _step(screen.frame, reviewer, key, 1, screen.answers_shown)
+        return self._render(screen, key)
+
+    def import_file(self, profile: gr.OAuthProfile | None, *where_and_path):  # noqa: ANN002, ANN201
+        screen, path = Screen.of(profile, *where_and_path[:_WHERE]), where_and_path[_WHERE]
+        if not path:
+            return self._unchanged()
+        try:
+            counts = _store().import_records(read_reviews(path))
+        except ValueError as error:
+            raise gr.Error(str(error), print_exception=False) from error
+        gr.Info(f"Imported: {counts.added} new, {counts.updated} newer than here, {counts.unchanged} already here.")
+        return self._render(screen, screen.view.key)
+
+    @staticmethod
+    def rate(slot: int):  # noqa: ANN205
+        def handler(frame, typed, view_text, value, profile: gr.OAuthProfile | None = None):  # noqa: ANN001, ANN202
+            reviewer, view = reviewer_of(typed, profile), View.loads(view_text)
+            unit = view.units[slot] if slot < len(view.units) else None
+            if reviewer is None or view.key is None or unit is None or value is None:
+                return gr.skip()
+            try:
+                _store().rate(reviewer, view.key, unit, int(value), question_id=view.row_id, question=view.question)
+            except (ValueError, OSError) as error:
+                raise gr.Error(f"Your rating of {unit} was NOT saved ({error}). Rate it again.", print_exception=False) from error
+            keys = [k for k, _ in answer_list(frame)]
+            return progress_markdown(reviewer, keys, _store().many(reviewer, keys))
+
+        return handler
+
+    @staticmethod
+    def annotate(field: str):  # noqa: ANN205
+        def handler(typed, view_text, text, profile: gr.OAuthProfile | None = None) -> None:  # noqa: ANN001
+            reviewer, view = reviewer_of(typed, profile), View.loads(view_text)
+            if reviewer is None or view.key is None:
+                return
+            try:
+                _store().annotate(reviewer, view.key, **{field: text}, question_id=view.row_id, question=view.question)
+            except (ValueError, OSError) as error:
+                raise gr.Error(f"Your {field.replace('_', ' ')} were NOT saved ({error}).", print_exception=False) from error
+
+        return handler
+
+    @staticmethod
+    def export(frame: pd.DataFrame | None) -> list[str]:
+        """The reviews of the answers in the results (every review when there are none), as CSV and JSON lines."""
+        records = _store().export([k for k, _ in answer_list(frame)] or None)
+        if not records:
+            raise gr.Error("There are no reviews to export yet.", print_exception=False)
+        folder = Path(tempfile.mkdtemp(prefix="reviews-", dir=_export_folder()))
+        return [str(path) for path in write_exports(records, folder, "reviews")]
+
+
+#: How many inputs every redrawing handler takes after the profile (see :meth:`Screen.of`).
+_WHERE = 6
+
+
+def _export_folder() -> Path:
+    EXPORT_FOLDER.mkdir(parents=True, exist_ok=True)
+    return EXPORT_FOLDER
+
+
+# --- the panel ------------------------------------------------------------------------------------
+
+
+def _card() -> Card:
+    with gr.Group(visible=False, elem_classes=["review-citation"]) as group:
+        text = gr.Markdown()
+        rating = gr.Radio(RATING_CHOICES, value=None, label="Rating (keys 2 / 1 / 0)", elem_classes=["review-rating"])
+    return Card(group, text, rating)
+
+
+def remembered_reviewer() -> gr.BrowserState:
+    """The reviewer's name as this browser remembers it.
+
+    Made where the Evaluate tab begins, not in the Review tab: Gradio mounts a tab's
+    components when the tab is first shown, and a BrowserState reads the browser's storage
+    when mounted, so one inside the Review tab would be empty when the results arrive.
+    The secret is fixed because Gradio's default is new at every start, which would forget
+    the name at each restart; the name is a label the reviewer typed, not a secret.
+    """
+    return gr.BrowserState("", storage_key="scribes-reviewer", secret="scribes-reviewer-name")
+
+
+def build_review_panel(results: gr.State, remembered: gr.BrowserState) -> None:
     """The panel, for ``results`` (a per-session State holding the results DataFrame or None).
 
-    Called inside the Evaluate tab: ``with gr.Tab("Review citations"): build_review_panel(results)``.
+    Called inside the Evaluate tab: ``with gr.Tab("Review citations"): build_review_panel(results, remembered)``.
     Needs nothing from app.py: the key bindings come with the panel.
     """
-    position = gr.State(None)  # the answer_key shown; None or unknown: the first answer
-    reloads = gr.State(0)  # bumped by an import, to redraw the answer with what was imported
     with gr.Column(elem_id="review-panel"):
         gr.HTML(KEYBOARD_HELP, js_on_load=REVIEW_KEYBOARD_JS, elem_id="review-keys")
         with gr.Row(equal_height=True):
+            reviewer = gr.Textbox(label="Reviewer (your name, remembered in this browser)", placeholder="e.g. Ruth",
+                                  max_length=80, elem_id="review-reviewer", scale=2)
+            answers = gr.Dropdown([ALL, NOT_REVIEWED, DISAGREE], value=ALL, label="Answers to visit", elem_id="review-filter", scale=2)
+            jump_to = gr.Number(1, label="Go to answer number (Enter)", precision=0, minimum=1, elem_id="review-jump", scale=1)
+        with gr.Row(equal_height=True):
             previous_button = gr.Button("← Previous (k)", elem_id="review-previous", size="md")
-            jump = gr.Number(1, label="Go to answer number (Enter)", precision=0, minimum=1, elem_id="review-jump")
             next_button = gr.Button("Next (j) →", elem_id="review-next", size="md")
-            only_unreviewed = gr.Checkbox(False, label="Only answers not yet reviewed", elem_id="review-only-unreviewed")
+        view = gr.Textbox(View(0, None).dumps(), visible="hidden", elem_id="review-view")
+        progress = gr.Markdown(elem_id="review-progress")
+        status = gr.Markdown(elem_id="review-status")
+        question = gr.Textbox(label="Question", interactive=False, lines=1, max_lines=6, elem_id="review-question")
+        expected = gr.Textbox(label="Expected references", interactive=False, lines=1, max_lines=3)
+        answer = gr.Textbox(label="Answer, as the model wrote it", interactive=False, lines=3, max_lines=24, elem_id="review-answer")
+        count = gr.Markdown(elem_id="review-count")
+        cards = tuple(_card() for _ in range(CARDS))
+        with gr.Row():
+            missing = gr.Textbox(label="Missing citations: references the answer should have cited", interactive=False,
+                                 placeholder="e.g. Romans 6:23; Ephesians 2:8", lines=2, elem_id="review-missing")
+            notes = gr.Textbox(label="Notes", lines=2, interactive=False, elem_id="review-notes")
+        mark = gr.Button("Mark reviewed", variant="primary", interactive=False, elem_id="review-mark")
+        with gr.Accordion("Accuracy and agreement", open=True):
+            figures = gr.Markdown(elem_id="review-figures")
+        with gr.Accordion("Export and import reviews", open=False):
+            export_button = gr.Button("Export reviews (CSV and JSON lines)", elem_id="review-export")
+            exported = gr.File(label="Exported reviews", file_count="multiple", interactive=False, elem_id="review-exported")
+            upload = gr.File(label="Import reviews exported from this panel (CSV or JSON lines); newer reviews win, nothing is duplicated",
+                             file_types=[".csv", ".jsonl", ".json"], type="filepath", elem_id="review-import")
 
-        # Redrawn when the results, the answer shown or the imported reviews change.
-        @gr.render(inputs=[results, position, reloads])
-        def show_answer(frame: pd.DataFrame | None, key: str | None, _reloads: int) -> None:
-            answers = answer_list(frame)
-            if not answers:
-                gr.Markdown("_No answers to review yet: run a question set, or load a results file, in the tabs beside this one._")
-                return
-            store = review_store()
-            index = current_index(answers, key)
-            item = review_item(frame, answers[index][1])
-            review = store.get(item.key)
-            progress = gr.Markdown(_progress(store, frame), elem_id="review-progress")
-            status = gr.Markdown(status_line(index, len(answers), item.row_id, review.done), elem_id="review-status")
-            gr.Textbox(item.question, label="Question", interactive=False, lines=1, max_lines=6, elem_id="review-question")
-            expected = item.expected_references or "(none)"
-            if item.expected_problem:
-                expected += f"  (could not be read: {item.expected_problem})"
-            gr.Textbox(expected, label="Expected references", interactive=False, lines=1, max_lines=3)
-            gr.Textbox(item.answer, label="Answer, as the model wrote it", interactive=False, lines=3, max_lines=24,
-                       elem_id="review-answer")
-            if item.citations:
-                gr.Markdown(f"**Citations in this answer: {len(item.citations)}**")
-            else:
-                gr.Markdown("_This answer cites no Bible reference. Note any it should have cited below._")
-            radios = [
-                (citation, _citation_card(number, citation, review.ratings.get(citation.normalized or "")))
-                for number, citation in enumerate(item.citations, start=1)
-            ]
-            with gr.Row():
-                missing = gr.Textbox(review.missing_citations, label="Missing citations: references the answer should have cited",
-                                     placeholder="e.g. Romans 6:23; Ephesians 2:8", lines=2, elem_id="review-missing")
-                notes = gr.Textbox(review.note, label="Notes", lines=2, elem_id="review-notes")
-            with gr.Row():
-                reviewed = gr.Button(
-                    "Mark not reviewed" if review.done else "Mark reviewed",
-                    variant="secondary" if review.done else "primary",
-                    elem_id="review-mark",
-                )
-                export = gr.DownloadButton("Export reviews (JSON)", value=_export(store, frame), elem_id="review-export")
+    panel = Panel(results, reviewer, remembered, answers, view, gr.State(0), progress, status, question, expected, answer, count, cards,
+                  missing, notes, mark, figures)
+    handlers = ReviewHandlers(panel)
+    screen = panel.outputs()
+    where = [results, reviewer, remembered, view, answers, panel.sent]  # see Screen.of
 
-            for citation, radio in radios:
-                if radio is not None:
-                    radio.input(
-                        lambda f, value, normalized=citation.normalized: rate_citation(f, item.key, normalized, value),
-                        [results, radio], [progress, export], trigger_mode="always_last", **_PRIVATE,
-                    )
-            missing.input(lambda f, text: save_missing_citations(f, item.key, text), [results, missing], export,
-                          trigger_mode="always_last", **_PRIVATE)
-            notes.input(lambda f, text: save_notes(f, item.key, text), [results, notes], export,
-                        trigger_mode="always_last", **_PRIVATE)
-            reviewed.click(lambda f, only: toggle_reviewed(f, item.key, item.row_id, only), [results, only_unreviewed],
-                           [position, progress, status, reviewed, export], **_PRIVATE)
-
-        with gr.Accordion("Import reviews", open=False):
-            upload = gr.File(label="A reviews JSON exported from this panel (re-importing restores them)",
-                             file_types=[".json"], type="filepath", elem_id="review-import")
-
-    previous_button.click(lambda f, k, only: step_answer(f, k, -1, only), [results, position, only_unreviewed], position, **_PRIVATE)
-    next_button.click(lambda f, k, only: step_answer(f, k, 1, only), [results, position, only_unreviewed], position, **_PRIVATE)
-    jump.submit(jump_to, [results, position, jump], position, **_PRIVATE)
-    only_unreviewed.input(first_unreviewed, [results, position, only_unreviewed], position, **_PRIVATE)
-    upload.upload(import_reviews, [results, upload, reloads], reloads, api_visibility="private")
+    results.change(handlers.results_changed, where, screen, **_REVIEW_EVENTS)
+    gr.on([reviewer.submit, reviewer.blur], handlers.reviewer_changed, where, screen, **_REVIEW_EVENTS)
+    shown = [card.rating for card in cards]  # a step carries the ratings on screen (see _keep_shown)
+    previous_button.click(handlers.step(-1), [*where, *shown], screen, **_REVIEW_EVENTS)
+    next_button.click(handlers.step(1), [*where, *shown], screen, **_REVIEW_EVENTS)
+    jump_to.submit(handlers.jump, [*where, jump_to, *shown], screen, **_REVIEW_EVENTS)
+    answers.input(handlers.filter_changed, [*where, *shown], screen, **_REVIEW_EVENTS)
+    mark.click(handlers.toggle_reviewed, [*where, *shown], screen, **_REVIEW_EVENTS)
+    for slot, card in enumerate(cards):
+        # "multiple": each rating is sent at once with the view it was made on, never merged into a later one
+        card.rating.input(handlers.rate(slot), [results, reviewer, view, card.rating], progress, trigger_mode="multiple", **_REVIEW_EVENTS)
+    missing.input(handlers.annotate("missing_citations"), [reviewer, view, missing], None, trigger_mode="multiple", **_REVIEW_EVENTS)
+    notes.input(handlers.annotate("note"), [reviewer, view, notes], None, trigger_mode="multiple", **_REVIEW_EVENTS)
+    export_button.click(handlers.export, results, exported, api_visibility="private")
+    upload.upload(handlers.import_file, [*where, upload], screen, **_REVIEW_EVENTS)

@@ -1,0 +1,250 @@
+"""Review citations in a real browser: fast keys lose nothing, reviewers stay apart, figures add up.
+
+Each test starts its own app on a fresh data folder and reads the review store it wrote
+afterwards, so what is asserted is what was saved, not what the page shows.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from app_process import RunningApp, start_app
+from browser import ARTIFACTS, chromium, new_page
+from core.reviews import ReviewStore, answer_key
+
+pytestmark = pytest.mark.slow
+
+#: 8 answers, each citing 2 existing verses: the first expected, the second not.
+VERSES = [
+    ("Ephesians 2:8", "Romans 6:23"), ("John 3:16", "Psalms 23:1"), ("Genesis 1:1", "Exodus 20:3"),
+    ("Matthew 5:9", "Luke 2:11"), ("Acts 2:38", "Isaiah 53:5"), ("Proverbs 3:5", "Micah 6:8"),
+    ("1 John 4:8", "James 1:5"), ("Hebrews 11:1", "Jeremiah 29:11"),
+]
+QUESTION = "Question {}: what does Scripture say?"
+ANSWER = "Answer {} rests on {}. It is also said in {}."
+#: The ratings typed for answer i (from 0): a pattern that differs from answer to answer.
+PATTERN = [(2, 0), (1, 2), (0, 1), (2, 2), (0, 0), (1, 1), (2, 1), (0, 2)]
+
+
+def _expected_ratings(answers: range = range(8)) -> dict[tuple[str, str], int]:
+    expected = {}
+    for i in answers:
+        key = answer_key(QUESTION.format(i + 1), ANSWER.format(i + 1, *VERSES[i]))
+        for verse, rating in zip(VERSES[i], PATTERN[i]):
+            expected[(key, verse)] = rating
+    return expected
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def question_set(tmp_path: Path) -> Path:
+    path = tmp_path / "eight_answers.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "question", "expected_references", "answer"])
+        for i, (first, second) in enumerate(VERSES):
+            writer.writerow([f"q{i + 1}", QUESTION.format(i + 1), first, ANSWER.format(i + 1, first, second)])
+    return path
+
+
+@pytest.fixture
+def review_app(tmp_path: Path, cache_dir: Path) -> Iterator[tuple[dict[str, str], Path]]:
+    data = tmp_path / "data"
+    yield {"HF_USE_API": "false", "SCRIBES_CACHE_DIR": str(cache_dir), "SCRIBES_DATA_DIR": str(data)}, data
+
+
+def _open_review(page: Page, app: RunningApp, question_set: Path, reviewer: str | None) -> None:
+    """Evaluate → upload a set with its answers → Run → Review citations, as the reviewer."""
+    page.goto(app.url, wait_until="domcontentloaded")
+    page.get_by_role("tab", name="Evaluate").click()
+    page.locator("#evaluate-upload input[type=file]").set_input_files(question_set)
+    # a set with its answers is scored whole: the "first N" default does not apply to it
+    expect(page.locator("#evaluate-status")).to_contain_text("all of them will be scored", timeout=30_000)
+    page.locator("#evaluate-run").click()
+    expect(page.locator("#evaluate-status")).to_contain_text("Finished: 8 of 8 rows", timeout=60_000)
+    page.get_by_role("tab", name="Review citations").click()
+    expect(page.locator("#review-question textarea")).to_have_value(QUESTION.format(1), timeout=30_000)
+    if reviewer is not None:
+        box = page.locator("#review-reviewer textarea, #review-reviewer input").first
+        box.fill(reviewer)
+        box.press("Enter")
+        try:
+            expect(page.locator("#review-progress")).to_contain_text(f"{reviewer}: reviewed 0 of 8", timeout=30_000)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n\napp log:\n{app.log_tail(60)}") from None
+    expect(page.locator("#review-panel .review-rating:visible")).to_have_count(2)
+    page.locator("#review-keys").click()  # out of any text field: keys rate, not type
+
+
+def _type_ratings(page: Page, answers: range, delay_ms: int) -> None:
+    for i in answers:
+        for rating in PATTERN[i]:
+            page.keyboard.press(str(rating), delay=0)
+            page.wait_for_timeout(delay_ms) if delay_ms else None
+        page.keyboard.press("j")
+        page.wait_for_timeout(delay_ms) if delay_ms else None
+
+
+def _stored(data: Path, reviewer: str) -> dict[tuple[str, str], int]:
+    return {(r.answer_key, r.citation): r.rating for r in ReviewStore(data).ratings() if r.reviewer == reviewer}
+
+
+def _wait_for_ratings(data: Path, reviewer: str, count: int, within_s: float = 60) -> dict[tuple[str, str], int]:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline and len(_stored(data, reviewer)) < count:
+        time.sleep(0.25)
+    time.sleep(1.5)  # anything still on its way lands now, and would show as an extra or changed rating
+    return _stored(data, reviewer)
+
+
+def _assert_clean_log(app: RunningApp) -> None:
+    log = app.log_path.read_text(errors="replace")
+    assert "KeyError" not in log, app.log_tail()
+    assert not re.search(r"\b500\b.*Internal Server Error|Internal Server Error", log), app.log_tail()
+    assert "Traceback" not in log, app.log_tail()
+
+
+@pytest.mark.parametrize("delay_ms", [50, 0], ids=["keys-50ms-apart", "keys-without-pause"])
+def test_fast_keyboard_review_saves_every_rating_on_its_own_answer(
+    browser: Browser, review_app: tuple[dict[str, str], Path], question_set: Path, delay_ms: int
+) -> None:
+    env, data = review_app
+    app = start_app(env)
+    page = new_page(browser)
+    try:
+        _open_review(page, app, question_set, "Ruth")
+        _type_ratings(page, range(8), delay_ms)
+        saved = _wait_for_ratings(data, "Ruth", 16)
+        assert saved == _expected_ratings(), f"{len(saved)} of 16 ratings saved as typed"
+        # the page ends on the last answer, showing exactly what the store holds for it
+        expect(page.locator("#review-question textarea")).to_have_value(QUESTION.format(8))
+        radios = page.locator("#review-panel .review-rating:visible")
+        for card, rating in enumerate(PATTERN[7]):
+            expect(radios.nth(card).locator("input[type=radio]").nth(2 - rating)).to_be_checked()
+        # k then 2 at once: the 2 lands on answer 7, which is fully rated, so nothing changes
+        page.keyboard.press("k")
+        page.keyboard.press("2")
+        expect(page.locator("#review-question textarea")).to_have_value(QUESTION.format(7))
+        assert _wait_for_ratings(data, "Ruth", 16, within_s=2) == _expected_ratings()
+        page.screenshot(path=ARTIFACTS / f"review-fast-keys-{delay_ms}ms.png", full_page=True)
+        _assert_clean_log(app)
+    finally:
+        page.context.close()
+        app.stop()
+
+
+def test_fast_review_goes_on_after_a_restart(browser: Browser, review_app: tuple[dict[str, str], Path], question_set: Path) -> None:
+    env, data = review_app
+    app = start_app(env)
+    page = new_page(browser)
+    try:
+        _open_review(page, app, question_set, "Ruth")
+        _type_ratings(page, range(4), 50)
+        assert _wait_for_ratings(data, "Ruth", 8) == _expected_ratings(range(4))
+        _assert_clean_log(app)
+    finally:
+        app.stop()
+    restarted = start_app(env, port=app.port)  # the same site: the browser remembers the reviewer
+    try:
+        _open_review(page, restarted, question_set, None)
+        # the browser remembers the reviewer; the restarted app remembers the ratings
+        expect(page.locator("#review-progress")).to_contain_text("Ruth: reviewed 0 of 8 answers · 8 citations rated", timeout=30_000)
+        jump = page.locator("#review-jump input")
+        jump.fill("5")
+        jump.press("Enter")
+        expect(page.locator("#review-question textarea")).to_have_value(QUESTION.format(5), timeout=30_000)
+        page.locator("#review-keys").click()
+        _type_ratings(page, range(4, 8), 50)
+        assert _wait_for_ratings(data, "Ruth", 16) == _expected_ratings()
+        _assert_clean_log(restarted)
+    finally:
+        page.context.close()
+        restarted.stop()
+
+
+def test_two_reviewers_are_kept_apart_and_their_agreement_is_shown(
+    browser: Browser, review_app: tuple[dict[str, str], Path], question_set: Path
+) -> None:
+    env, data = review_app
+    app = start_app(env)
+    ruth, boaz = new_page(browser), new_page(browser)  # two browsers' worth of storage: two people
+    try:
+        _open_review(ruth, app, question_set, "Ruth")
+        _type_ratings(ruth, range(8), 50)
+        _open_review(boaz, app, question_set, "Boaz")
+        # Boaz agrees on answers 1-6 and differs on the second citation of answers 7 and 8
+        for i in range(8):
+            first, second = PATTERN[i]
+            for rating in (first, second if i < 6 else (second + 1) % 3):
+                boaz.keyboard.press(str(rating))
+            boaz.keyboard.press("j")
+        assert _wait_for_ratings(data, "Boaz", 16) and _wait_for_ratings(data, "Ruth", 16) == _expected_ratings()
+        boaz_saved = _stored(data, "Boaz")
+        differ = {cid for cid, rating in boaz_saved.items() if _expected_ratings()[cid] != rating}
+        assert len(differ) == 2
+        # only the answers where they disagree
+        boaz.locator("#review-filter input").click()
+        boaz.get_by_role("option", name="Where reviewers disagree").click()
+        # Boaz ended on answer 8, which the filter keeps; the one before it that it keeps is 7, not 6
+        expect(boaz.locator("#review-question textarea")).to_have_value(QUESTION.format(8), timeout=30_000)
+        boaz.locator("#review-keys").click()
+        boaz.keyboard.press("k")
+        expect(boaz.locator("#review-question textarea")).to_have_value(QUESTION.format(7), timeout=30_000)
+        expect(boaz.locator("#review-panel .review-citation").filter(has_text="Other reviewers: Ruth").first).to_be_visible()
+        boaz.keyboard.press("k")
+        expect(boaz.get_by_text("No answer before this one is in “Where reviewers disagree”")).to_be_visible(timeout=30_000)
+        expect(boaz.locator("#review-question textarea")).to_have_value(QUESTION.format(7))
+        figures = boaz.locator("#review-figures")
+        expect(figures).to_contain_text("Agreement over 16 citations rated by two or more of 2 reviewers")
+        expect(figures).to_contain_text("87.5% of pairs of ratings agree")
+        expect(figures).to_contain_text("Manual citation accuracy")
+        boaz.screenshot(path=ARTIFACTS / "review-two-reviewers.png", full_page=True)
+        figures.scroll_into_view_if_needed()
+        figures.screenshot(path=ARTIFACTS / "review-agreement-and-accuracy.png")
+        # the Evaluate summary shows the same accuracy figure
+        boaz.get_by_role("tab", name="Run").click()
+        expect(boaz.locator("#evaluate-summary")).to_contain_text("Manual citation accuracy", timeout=30_000)
+        boaz.locator("#evaluate-summary").screenshot(path=ARTIFACTS / "evaluate-summary-with-reviews.png")
+        _assert_clean_log(app)
+    finally:
+        ruth.context.close()
+        boaz.context.close()
+        app.stop()
+
+
+def test_the_results_table_is_compact_and_a_selected_row_shows_in_full(
+    browser: Browser, review_app: tuple[dict[str, str], Path], question_set: Path
+) -> None:
+    env, _ = review_app
+    app = start_app(env)
+    page = new_page(browser)
+    try:
+        _open_review(page, app, question_set, None)
+        page.get_by_role("tab", name="Run").click()
+        table = page.locator("#evaluate-table")
+        headers = [re.sub(r"[^\w]", "", text) for text in table.get_by_role("columnheader").all_inner_texts()]
+        assert headers == ["id", "question", "answer", "citations", "citation_f1", "flags"]
+        header = table.get_by_role("columnheader").nth(1).bounding_box()
+        assert header is not None and header["height"] < 80, f"headers wrap letter by letter: {header}"
+        expect(table.get_by_text("q3", exact=True)).to_be_visible()
+        table.get_by_text("q3", exact=True).click()
+        details = page.locator("#evaluate-row")
+        expect(details).to_contain_text("expected_references", timeout=30_000)
+        expect(details).to_contain_text("Genesis 1:1")
+        expect(details).to_contain_text("within_token_limit")
+        page.screenshot(path=ARTIFACTS / "evaluate-table.png", full_page=True)
+    finally:
+        page.context.close()
+        app.stop()
