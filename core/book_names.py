@@ -115,9 +115,10 @@ _UNNUMBERED_BY_KEY: dict[str, Book] = {
 }
 #: The last word of each multi-word name, and the full names that end with it.
 _MULTI_WORD: dict[str, tuple[str, ...]] = {}
-for _key in sorted(_UNNUMBERED_BY_KEY, key=len, reverse=True):
+for _key in sorted(_UNNUMBERED_BY_KEY, key=len, reverse=True):  # the longer of two names ending alike wins
     if " " in _key:
-        _MULTI_WORD[_key.rsplit(" ", 1)[1]] = (*_MULTI_WORD.get(_key.rsplit(" ", 1)[1], ()), _key)
+        _last = _key.rsplit(" ", 1)[1]
+        _MULTI_WORD[_last] = (*_MULTI_WORD.get(_last, ()), _key)
 
 _GAP = "[ \t\u00a0]"
 _DIGITS = re.compile(r"\d+")
@@ -139,8 +140,9 @@ class BookName:
     """A book's name as written before a number.
 
     ``book`` is None when the name is a numbered book's base with no number, or with a
-    number the book does not have ("Timothy", "3 Corinthians"): ``choices`` then lists
-    the books it could mean. ``key`` is the looked-up name ("cor", "song of solomon").
+    number the book does not have ("Timothy", "3 Corinthians"), or a book that has no
+    numbers written with one ("2 James"): ``choices`` then lists the books it could mean.
+    ``key`` is the looked-up name ("cor", "song of solomon").
     """
 
     start: int

@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import random
 import time
+from pathlib import Path
 
 import pytest
+from fault_server import FaultServer, Ok
 
+from core.config import Settings
+from core.evaluate import main
+from core.evaluation import load_results, summarize
 from core.metrics import is_degenerate, repetition_stats
+from core.review_items import review_citations
 from core.scoring import (
     MISQUOTE_SIMILARITY,
     QUOTE_NEAR_CHARS,
@@ -27,6 +33,9 @@ from core.scoring import (
     score_answer,
 )
 from core.scripture import citation_text, extract_citations, parse_reference, parse_reference_list
+from core.service import TextGenService
+from core.sweep import AnswerFigures
+from ui.citations import answer_citations, citations_markdown
 
 E, N, C, U = "expected", "nonexistent", "in_context", "unsupported"
 
@@ -453,8 +462,13 @@ def test_quote_similarity_by_hand(quoted: str, reference: str, version: str, sim
 
 
 def test_quotes_are_found_in_every_quotation_style() -> None:
-    text = "He said \"one two three four\", “five six seven eight” and ‘God’s nine ten eleven’; “too short”."
-    assert [q.text for q in find_quotes(text)] == ["one two three four", "five six seven eight", "God’s nine ten eleven"]
+    text = (
+        "He said \"one two three four\", “five six seven eight” and ‘God’s nine ten eleven’; “too short”; "
+        "Psalm 24:10, which says 'Forgive us our enemies, God's way', and the disciples' feet were 'washed'."
+    )
+    assert [q.text for q in find_quotes(text)] == [
+        "one two three four", "five six seven eight", "God’s nine ten eleven", "Forgive us our enemies, God's way",
+    ]
 
 
 # --- repetition -----------------------------------------------------------------------------------
@@ -535,3 +549,47 @@ def test_scoring_keeps_up_with_batch_runs() -> None:
     elapsed = time.process_time() - started
     assert sum(len(score.misquotes) for score in scores) == 500
     assert elapsed < SCORING_GUARD_S, f"1,000 answers took {elapsed:.2f} s"
+
+
+# --- one citation count everywhere ------------------------------------------------------------
+
+#: Two spellings of one made-up verse, two of one real verse, and a range past the end:
+#: two existing units (John 3:16, Psalms 23:1-6) and two nonexistent ones (John 3:99 and
+#: the overrun Psalms 23:7-9).
+VARIANTS = (
+    "Jesus said it in Jn 3:99, and John 3:99 says it again. John 3:16 and Jn 3:16 are one verse; "
+    "Psalm 23:1-9 runs past the end of the psalm."
+)
+
+
+def test_one_answer_gets_the_same_citation_counts_in_every_tab_and_the_cli(tmp_path: Path) -> None:
+    expected_valid, expected_nonexistent = ("John 3:16", "Psalms 23:1-6"), ("Jn 3:99", "Psalms 23:7-9")
+    score = score_answer(VARIANTS)
+    assert (score.valid_citations, score.nonexistent_citations) == (expected_valid, expected_nonexistent)
+    assert score.nonexistent_rate == 0.5
+
+    chat, _ = answer_citations(VARIANTS)  # Chat lists these, one line each
+    assert [c.normalized for c in chat if c.exists] == list(expected_valid)
+    assert len([c for c in chat if not c.exists]) == 2
+    assert citations_markdown(VARIANTS).count("\n- ") == 4
+
+    with FaultServer() as server:  # Tune scores a generated result
+        server.script([], then=Ok(VARIANTS))
+        settings = Settings(base_url=server.base_url, model="test-model", token="hf_FAKE_TOKEN_units_0123456789",
+                            cache_dir=tmp_path, data_dir=tmp_path / "data", retry_backoff_s=0.01)
+        result = TextGenService(settings).chat("Where is it written?", max_new_tokens=64)
+    assert result.text == VARIANTS
+    figures = AnswerFigures.of(result)
+    assert (figures.citations, figures.nonexistent) == (4, expected_nonexistent)
+
+    question_set = tmp_path / "set.csv"  # Evaluate and the CLI score a given answer
+    question_set.write_text(f'id,question,expected_references,answer\nq1,Where?,John 3:16,"{VARIANTS}"\n')
+    assert main([str(question_set), "--output", str(tmp_path / "out.csv")], service=TextGenService(settings)) == 0
+    row = load_results(tmp_path / "out.csv").iloc[0]
+    assert (row["valid_citations"], row["nonexistent_count"]) == ("; ".join(expected_valid), 2)
+    summary = summarize(load_results(tmp_path / "out.csv"))
+    assert (summary.citations, summary.nonexistent_citations) == (4, 2)
+
+    reviewed, problem = review_citations(VARIANTS)  # the Review panel, one entry per unit
+    assert problem is None
+    assert (len(reviewed), len([c for c in reviewed if c.normalized is None])) == (4, 2)
