@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from browser import ARTIFACTS, chromium, new_page
-from playwright.sync_api import Page, expect
-
 from app_process import RunningApp, start_app
+from browser import ARTIFACTS, chromium, new_page
 from fault_server import FaultServer, Ok
+from playwright.sync_api import Page, expect
 
 MISQUOTE = (
     "God calls us to forgive. Read Psalm 24:10, which says 'Forgive us our enemies, as we forgive "
