@@ -57,6 +57,8 @@ _CLOCK_SUFFIX = re.compile(r"\s*(?:[ap]\.?m\b\.?)", re.IGNORECASE)
 _COUNTED = re.compile(rf"{_GAP}+(?:{'|'.join(sorted(COUNTING_WORDS))})\b", re.IGNORECASE)
 _NTH_PSALM = re.compile(rf"\bthe{_GAP}+(?P<c1>\d{{1,3}})(?:st|nd|rd|th){_GAP}+Psalm\b", re.IGNORECASE)
 _CLOCK_TIME = re.compile(r"(?:[01]?\d|2[0-4]):[0-5]\d")
+_OPENS_CITATION = re.compile(rf"[(\[](?:(?:see|cf\.?){_GAP}+)?\Z", re.IGNORECASE)
+_CLOSES_CITATION = re.compile(rf"{_GAP}*[)\];,]")
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,9 @@ def _first_part(text: str, name: BookName, name_starts: dict[int, BookName], pro
     if not prose:
         return first
     if name.prose_word:  # "Mark my words", "Is 5 enough?", "Dan 6:30 dinner"
-        return first if colon and name.title_case and not _clock_like(name.book, first) else None
+        if not name.title_case or (not colon and not _bracketed(text, name.start, first.end())):
+            return None
+        return None if colon and _clock_like(name.book, first) else first
     if len(name.key) <= 2 and not name.title_case:  # "ex 3", "PS 2"
         return None
     if not has_verse and not name.capitalised:  # "my job 3 years ago"
@@ -148,6 +152,12 @@ def _first_part(text: str, name: BookName, name_starts: dict[int, BookName], pro
     if not has_verse and first["c2"] is None and _COUNTED.match(text, first.end()):
         return None  # "John 22 years later"
     return first
+
+
+def _bracketed(text: str, start: int, end: int) -> bool:
+    """Whether a reference stands alone in brackets ("(Acts 2)", "[see Job 38–41]"), where
+    a chapter alone is a citation even after a name prose could take for a word."""
+    return _OPENS_CITATION.search(text, max(0, start - 8), start) is not None and _CLOSES_CITATION.match(text, end) is not None
 
 
 def _clock_like(book: Book, part: re.Match[str]) -> bool:
