@@ -120,7 +120,8 @@ for _key in sorted(_UNNUMBERED_BY_KEY, key=len, reverse=True):  # the longer of 
         _last = _key.rsplit(" ", 1)[1]
         _MULTI_WORD[_last] = (*_MULTI_WORD.get(_last, ()), _key)
 
-_GAP = "[ \t\u00a0]"
+#: Space inside a reference: blanks and no-break spaces, never a line break.
+GAP = "[ \t\u00a0]"
 _DIGITS = re.compile(r"\d+")
 _GAP_CHARS = " \t\u00a0"
 _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -128,7 +129,7 @@ _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _CHAPTER_WORDS = frozenset({"ch", "chap", "chapter"})
 _ORDINAL_BEFORE = re.compile(
     rf"(?:(?<![\w.])(?P<digit>[1-3])(?:st|nd|rd)?|(?<![\w])(?P<roman>(?-i:I{{1,3}}))|(?<![\w])(?P<word>first|second|third))"
-    rf"{_GAP}*\Z",
+    rf"{GAP}*\Z",
     re.IGNORECASE,
 )
 _ROMAN_JOINED = re.compile(r"(I{1,3})([A-Z][a-z]+)\Z")
@@ -241,7 +242,7 @@ def _name_at(text: str, start: int, word_end: int, end: int) -> BookName | None:
 
 @lru_cache(maxsize=1024)
 def _words_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
-    return re.compile(r"(?<![A-Za-z])" + "".join(rf"{re.escape(w)}\.?{_GAP}+" for w in words) + r"\Z", re.IGNORECASE)
+    return re.compile(r"(?<![A-Za-z])" + "".join(rf"{re.escape(w)}\.?{GAP}+" for w in words) + r"\Z", re.IGNORECASE)
 
 
 def _words_before(text: str, end: int, words: list[str]) -> int | None:

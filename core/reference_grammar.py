@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pythonbible import Book, get_number_of_chapters, get_number_of_verses
 
-from core.book_names import BookName, book_names
+from core.book_names import GAP, BookName, book_names
 
 #: Words that, right after "Name N", make the number a count, not a chapter or verse:
 #: "Mark 10 times", "John 22 years later", "John 3:16, 3 things".
@@ -26,17 +26,16 @@ COUNTING_WORDS: frozenset[str] = frozenset(
     """.split()
 )
 
-_GAP = "[ \t\u00a0]"
 _NUMBER = r"\d{1,3}(?!\d)"
 _NONZERO = r"[1-9]\d{0,2}(?!\d)"
 #: Between chapter and verse: ":" (spaces around allowed), "." ("John 3.16"), or a verse
 #: word ("John 3 v 16", "John 3, vv. 3-5", "Romans 8 verse 28").
-_CHAPTER_VERSE = rf"(?:{_GAP}*:{_GAP}*|\.|{_GAP}*,?{_GAP}*(?:verses?|vv?\.?){_GAP}*)(?=\d)"
-_COLON = rf"{_GAP}*:{_GAP}*(?=\d)"
+_CHAPTER_VERSE = rf"(?:{GAP}*:{GAP}*|\.|{GAP}*,?{GAP}*(?:verses?|vv?\.?){GAP}*)(?=\d)"
+_COLON = rf"{GAP}*:{GAP}*(?=\d)"
 _LETTER = r"(?:[a-d](?![A-Za-z]))?"  # "Psalm 17:6a": the first part of verse 6
-_FOLLOWING = rf"(?P<ff>{_GAP}?ff?\.?)(?![A-Za-z])"  # "121:1ff" to the chapter's end, "8:28f" and the next
-_TO = rf"(?:{_GAP}*[-\u2010\u2011\u2012\u2013\u2014]{_GAP}*|{_GAP}+(?:through|thru|to){_GAP}+)"
-_CHAPTER_WORD = rf"(?:(?:chapter|chap|ch)\.?{_GAP}*)?"
+_FOLLOWING = rf"(?P<ff>{GAP}?ff?\.?)(?![A-Za-z])"  # "121:1ff" to the chapter's end, "8:28f" and the next
+_TO = rf"(?:{GAP}*[-\u2010\u2011\u2012\u2013\u2014]{GAP}*|{GAP}+(?:through|thru|to){GAP}+)"
+_CHAPTER_WORD = rf"(?:(?:chapter|chap|ch)\.?{GAP}*)?"
 
 
 def _numbers(first: str, separator: str) -> str:
@@ -48,17 +47,18 @@ def _numbers(first: str, separator: str) -> str:
 
 _FIRST = re.compile(_CHAPTER_WORD + _numbers(_NUMBER, _CHAPTER_VERSE), re.IGNORECASE)
 _CONTINUATION = re.compile(
-    rf"{_GAP}*(?P<link>[,;&]|and\b){_GAP}*(?:(?P<verses>verses?|vv?\.?)|(?P<chapters>chapters?|chap\.?|ch\.))?"
-    rf"{_GAP}*(?=[1-9])" + _numbers(_NONZERO, _CHAPTER_VERSE),
+    rf"{GAP}*(?P<link>[,;&]|and\b){GAP}*(?:(?P<verses>verses?|vv?\.?)|(?P<chapters>chapters?|chap\.?|ch\.))?"
+    rf"{GAP}*(?=[1-9])" + _numbers(_NONZERO, _CHAPTER_VERSE),
     re.IGNORECASE,
 )
 _RANGE_TO_BOOK = re.compile(_TO)
-_CLOCK_SUFFIX = re.compile(r"\s*(?:[ap]\.?m\b\.?)", re.IGNORECASE)
-_COUNTED = re.compile(rf"{_GAP}+(?:{'|'.join(sorted(COUNTING_WORDS))})\b", re.IGNORECASE)
-_NTH_PSALM = re.compile(rf"\bthe{_GAP}+(?P<c1>\d{{1,3}})(?:st|nd|rd|th){_GAP}+Psalm\b", re.IGNORECASE)
+#: A number followed by am/pm is a time ("Mark 3:30 pm").
+CLOCK_SUFFIX = re.compile(r"\s*(?:[ap]\.?m\b\.?)", re.IGNORECASE)
+_COUNTED = re.compile(rf"{GAP}+(?:{'|'.join(sorted(COUNTING_WORDS))})\b", re.IGNORECASE)
+_NTH_PSALM = re.compile(rf"\bthe{GAP}+(?P<c1>\d{{1,3}})(?:st|nd|rd|th){GAP}+Psalm\b", re.IGNORECASE)
 _CLOCK_TIME = re.compile(r"(?:[01]?\d|2[0-4]):[0-5]\d")
-_OPENS_CITATION = re.compile(rf"[(\[](?:(?:see|cf\.?){_GAP}+)?\Z", re.IGNORECASE)
-_CLOSES_CITATION = re.compile(rf"{_GAP}*[)\];,]")
+_OPENS_CITATION = re.compile(rf"[(\[](?:(?:see|cf\.?){GAP}+)?\Z", re.IGNORECASE)
+_CLOSES_CITATION = re.compile(rf"{GAP}*[)\];,]")
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def read_references(text: str, prose: bool) -> list[Reference]:
 
 def _first_part(text: str, name: BookName, name_starts: dict[int, BookName], prose: bool) -> re.Match[str] | None:
     first = _FIRST.match(text, name.end)
-    if first is None or _CLOCK_SUFFIX.match(text, first.end()):
+    if first is None or CLOCK_SUFFIX.match(text, first.end()):
         return None
     has_verse = first["v1"] is not None
     colon = has_verse and ":" in first["sep1"]
@@ -169,7 +169,7 @@ def _clock_like(book: Book, part: re.Match[str]) -> bool:
 
 
 def _not_a_continuation(text: str, more: re.Match[str], prose: bool, listing: str) -> bool:
-    if _CLOCK_SUFFIX.match(text, more.end()):
+    if CLOCK_SUFFIX.match(text, more.end()):
         return True
     bare = more["v1"] is None and not more["verses"] and not listing
     return prose and bare and _COUNTED.match(text, more.end()) is not None  # "John 3:16, 3 things"

@@ -41,8 +41,8 @@ from pythonbible import (
     is_valid_verse_id,
 )
 
-from core.book_names import is_book_name
-from core.reference_grammar import Reference, Span, read_references
+from core.book_names import GAP, is_book_name
+from core.reference_grammar import CLOCK_SUFFIX, Reference, Span, read_references
 
 #: The last book of the 66-book canon; pythonbible numbers the Apocrypha after it.
 LAST_CANON_BOOK = Book.REVELATION.value
@@ -114,20 +114,18 @@ class Citation:
 
 _ORDINAL = r"(?:[1-3]|I{1,3}|1st|2nd|3rd|First|Second|Third)"
 _CAPITALISED = r"[A-Z][a-z]+"
-_GAP = r"[ \t\u00a0]"
 _NUMBER = r"\d{1,3}(?!\d)"
-_DASH = rf"{_GAP}*[-\u2010\u2011\u2012\u2013\u2014]{_GAP}*"
+_DASH = rf"{GAP}*[-\u2010\u2011\u2012\u2013\u2014]{GAP}*"
 _UNKNOWN_BOOK = re.compile(
-    rf"(?<![\w.])(?P<name>(?:{_ORDINAL}{_GAP}+)?{_CAPITALISED}"
-    rf"(?:{_GAP}+of(?:{_GAP}+the)?{_GAP}+{_CAPITALISED})?)"
-    rf"{_GAP}+(?P<c1>{_NUMBER}):(?P<v1>{_NUMBER})(?:{_DASH}\d{{1,3}}(?::\d{{1,3}})?(?!\d))?"
+    rf"(?<![\w.])(?P<name>(?:{_ORDINAL}{GAP}+)?{_CAPITALISED}"
+    rf"(?:{GAP}+of(?:{GAP}+the)?{GAP}+{_CAPITALISED})?)"
+    rf"{GAP}+(?P<c1>{_NUMBER}):(?P<v1>{_NUMBER})(?:{_DASH}\d{{1,3}}(?::\d{{1,3}})?(?!\d))?"
 )
 _CHAPTER_COLON = re.compile(r"(?<!\d)\d{1,3}:\d")
 #: How far before "N:N" an unknown book's name can start ("Third Gospel of Thomas").
 _UNKNOWN_NAME_CHARS = 48
-_CLOCK_SUFFIX = re.compile(r"\s*(?:[ap]\.?m\b\.?)", re.IGNORECASE)
 _CAPITALISED_WORD = re.compile(_CAPITALISED)
-_BOOK_OF = re.compile(rf"^Book{_GAP}+of{_GAP}+(?:the{_GAP}+)?")
+_BOOK_OF = re.compile(rf"^Book{GAP}+of{GAP}+(?:the{GAP}+)?")
 _LAST_WORD = re.compile(r"([A-Za-z]+)\W*$")
 _LOOKBEHIND_CHARS = 30
 
@@ -361,7 +359,7 @@ def _unknown_book_citations(text: str, known: list[Citation]) -> list[Citation]:
             continue  # a known name the grammar did not take ("Mark 10:30 pm"): never "no book called"
         if any(word.lower() in NOT_BOOK_WORDS for word in _CAPITALISED_WORD.findall(name)):
             continue
-        if _CLOCK_SUFFIX.match(text, end):
+        if CLOCK_SUFFIX.match(text, end):
             continue
         before = _LAST_WORD.search(text[max(0, start - _LOOKBEHIND_CHARS) : start])
         if before is not None and before.group(1).lower() in _TIME_PREPOSITIONS:
