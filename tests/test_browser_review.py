@@ -215,7 +215,8 @@ def test_two_reviewers_are_kept_apart_and_their_agreement_is_shown(
         figures.screenshot(path=ARTIFACTS / "review-agreement-and-accuracy.png")
         # the Evaluate summary shows the same accuracy figure
         boaz.get_by_role("tab", name="Run").click()
-        expect(boaz.locator("#evaluate-summary")).to_contain_text("Manual citation accuracy", timeout=30_000)
+        expect(boaz.locator("#evaluate-summary")).to_contain_text("Agreement over 16 citations", timeout=30_000)
+        expect(boaz.locator("#evaluate-summary")).to_contain_text("Manual citation accuracy")
         boaz.locator("#evaluate-summary").screenshot(path=ARTIFACTS / "evaluate-summary-with-reviews.png")
         _assert_clean_log(app)
     finally:

@@ -314,7 +314,7 @@ def build_evaluate_tab(sampling: gr.State, mode: gr.State) -> None:
         results = gr.State(None)
         reviewer_name = remembered_reviewer()
         with gr.Tabs():
-            with gr.Tab("Run", id="evaluate-run-tab"):
+            with gr.Tab("Run", id="evaluate-run-tab") as run_tab:
                 with gr.Row():
                     choices = question_sets()
                     set_path = gr.Dropdown(choices, label="Question set", value=choices[0][1])
@@ -377,6 +377,9 @@ def build_evaluate_tab(sampling: gr.State, mode: gr.State) -> None:
     for control in (failures_only, *limits):
         control.change(show_results, view_inputs, view_outputs, api_visibility="private")
     search.submit(show_results, view_inputs, view_outputs, api_visibility="private")
+    # reviews change the summary's manual figures: redraw it when the reviewer comes back here
+    run_tab.select(lambda frame, *numbers: summary_markdown(frame, _thresholds(*numbers)), [results, *limits], summary,
+                   api_visibility="private")
     table.select(row_details, [results, failures_only, search, *limits], details, api_visibility="private")
     upload.upload(all_rows_for_given_answers, upload, [limit, status], api_visibility="private")
     load_button.click(load_earlier, earlier, results, api_visibility="private").then(show_results, view_inputs, view_outputs, api_visibility="private")

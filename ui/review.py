@@ -163,7 +163,7 @@ class Panel:
     remembered: gr.BrowserState
     answers: gr.Dropdown
     view: gr.Textbox
-    sent: gr.State  # the token of the last view sent to this page
+    drawn: gr.State  # the answer key last drawn on this page: where steps start from
     progress: gr.Markdown
     status: gr.Markdown
     question: gr.Textbox
@@ -177,7 +177,7 @@ class Panel:
     figures: gr.Markdown
 
     def outputs(self) -> list[Any]:
-        shown = [self.reviewer, self.remembered, self.sent, self.view, self.progress, self.status, self.question, self.expected, self.answer, self.count]
+        shown = [self.reviewer, self.remembered, self.drawn, self.view, self.progress, self.status, self.question, self.expected, self.answer, self.count]
         shown += [self.missing, self.notes, self.mark, self.figures]
         return shown + [part for card in self.cards for part in (card.group, card.text, card.rating)]
 
@@ -185,7 +185,7 @@ class Panel:
 def _empty(panel: Panel, reviewer: str | None, message: str) -> dict[Any, Any]:
     token = next(_tokens)
     screen: dict[Any, Any] = {
-        panel.sent: token,
+        panel.drawn: None,
         panel.view: View(token, None).dumps(),
         panel.progress: progress_markdown(reviewer, [], {}),
         panel.status: message,
@@ -229,7 +229,7 @@ def render(panel: Panel, frame: pd.DataFrame | None, reviewer: str | None, key: 
         count += f" (the first {CARDS} are shown here; the others are in the results downloads)"
     can_write = reviewer is not None
     screen: dict[Any, Any] = {
-        panel.sent: view.token,
+        panel.drawn: item.key,
         panel.view: view.dumps(),
         panel.progress: progress_markdown(reviewer, keys, reviews),
         panel.status: status_line(index, len(answers), item.row_id, review.done),
@@ -308,12 +308,16 @@ class Screen:
     reviewer: str | None
     view: View
     answers_shown: str
-    current: bool  # the view it was sent from is the last one sent to this page
+    drawn: str | None  # the answer last drawn on the page: the view may still be on its way to it
+
+    @property
+    def start(self) -> str | None:
+        """Where a step or a redraw starts: the answer last drawn."""
+        return self.drawn if self.drawn is not None else self.view.key
 
     @classmethod
-    def of(cls, profile: gr.OAuthProfile | None, frame, typed, remembered, view_text, answers_shown, sent) -> Screen:  # noqa: ANN001
-        view = View.loads(view_text)
-        return cls(frame, reviewer_of(typed or remembered, profile), view, answers_shown, view.token == (sent or 0))
+    def of(cls, profile: gr.OAuthProfile | None, frame, typed, remembered, view_text, answers_shown, drawn) -> Screen:  # noqa: ANN001
+        return cls(frame, reviewer_of(typed or remembered, profile), View.loads(view_text), answers_shown, drawn)
 
 
 def _keep_shown(screen: Screen, shown: Sequence[int | None]) -> None:
@@ -335,8 +339,9 @@ def _keep_shown(screen: Screen, shown: Sequence[int | None]) -> None:
 # --- handlers: each saves at once and returns what the screen shows next --------------------------
 #
 # Handlers that redraw take (profile, results, typed name, remembered name, view, filter,
-# last view sent) first. One sent from a view the page has already left does nothing:
-# a late redraw must never take the reviewer back to an answer they stepped away from.
+# answer last drawn) first, and start from the answer last drawn, not from the view they
+# were sent from: a redraw sent just before a step must not take the reviewer back to the
+# answer they stepped away from, and a second click on Next steps on from the first.
 
 
 @dataclass(frozen=True)
@@ -344,7 +349,7 @@ class ReviewHandlers:
     panel: Panel
 
     def _unchanged(self) -> dict[Any, Any]:
-        return {self.panel.sent: gr.skip()}  # a dict with no change (an empty one reads as no outputs)
+        return {self.panel.drawn: gr.skip()}  # a dict with no change (an empty one reads as no outputs)
 
     def _render(self, screen: Screen, key: str | None) -> dict[Any, Any]:
         return render(self.panel, screen.frame, screen.reviewer, key, screen.answers_shown)
@@ -352,7 +357,7 @@ class ReviewHandlers:
     def results_changed(self, profile: gr.OAuthProfile | None, *where):  # noqa: ANN002, ANN201
         """New results: always redrawn, on the answer shown if it is still there."""
         screen = Screen.of(profile, *where)
-        drawn = self._render(screen, screen.view.key)
+        drawn = self._render(screen, screen.start)
         if screen.reviewer is not None and not where[1]:  # the name this browser remembers (a typed name is never overwritten)
             drawn[self.panel.reviewer] = gr.Textbox(value=screen.reviewer)
         if profile is not None:  # on a Space: the signed-in user reviews under their Hugging Face name
@@ -365,28 +370,22 @@ class ReviewHandlers:
         typed, remembered = where[1], where[2]
         if (typed or "") == (remembered or ""):
             return self._unchanged()
-        if not screen.current:  # a later redraw already used the new name
-            return {self.panel.remembered: typed}
-        return {**self._render(screen, screen.view.key), self.panel.remembered: typed}
+        return {**self._render(screen, screen.start), self.panel.remembered: typed}
 
     def step(self, step: int):  # noqa: ANN201
         def handler(profile: gr.OAuthProfile | None, *where_and_shown):  # noqa: ANN002, ANN202
             screen = Screen.of(profile, *where_and_shown[:_WHERE])
-            if not screen.current:
-                return self._unchanged()
             _keep_shown(screen, where_and_shown[_WHERE:])
-            return self._render(screen, _step(screen.frame, screen.reviewer, screen.view.key, step, screen.answers_shown))
+            return self._render(screen, _step(screen.frame, screen.reviewer, screen.start, step, screen.answers_shown))
 
         return handler
 
     def jump(self, profile: gr.OAuthProfile | None, *where_number_and_shown):  # noqa: ANN002, ANN201
         screen = Screen.of(profile, *where_number_and_shown[:_WHERE])
         number, shown = where_number_and_shown[_WHERE], where_number_and_shown[_WHERE + 1 :]
-        if not screen.current:
-            return self._unchanged()
         _keep_shown(screen, shown)
         keys = [k for k, _ in answer_list(screen.frame)]
-        key = screen.view.key
+        key = screen.start
         if keys and number is not None:
             if not 1 <= number <= len(keys):
                 raise gr.Error(f"There are {len(keys)} answers; pick a number from 1 to {len(keys)}.", print_exception=False)
@@ -397,7 +396,7 @@ class ReviewHandlers:
         """Switching to a filter goes to the first answer it keeps from here on, else from the top."""
         screen = Screen.of(profile, *where_and_shown[:_WHERE])
         _keep_shown(screen, where_and_shown[_WHERE:])
-        key = screen.view.key
+        key = screen.start
         visited = _visited(screen.frame, screen.reviewer, screen.answers_shown)
         if screen.answers_shown != ALL and key not in visited:
             keys = [k for k, _ in answer_list(screen.frame)]
@@ -409,16 +408,14 @@ class ReviewHandlers:
     def toggle_reviewed(self, profile: gr.OAuthProfile | None, *where_and_shown):  # noqa: ANN002, ANN201
         """Mark the answer reviewed and go on to the next one the filter keeps; or take the mark back and stay."""
         screen = Screen.of(profile, *where_and_shown[:_WHERE])
-        if not screen.current:
-            return self._unchanged()
         _keep_shown(screen, where_and_shown[_WHERE:])
-        reviewer, view = screen.reviewer, screen.view
-        key = view.key
-        if reviewer is not None and key is not None:
-            done = not _store().get(reviewer, key).done
-            _store().annotate(reviewer, key, done=done, question_id=view.row_id, question=view.question)
+        reviewer, view = screen.reviewer, screen.view  # the mark is for the answer the reviewer sees
+        key = screen.start
+        if reviewer is not None and view.key is not None:
+            done = not _store().get(reviewer, view.key).done
+            _store().annotate(reviewer, view.key, done=done, question_id=view.row_id, question=view.question)
             if done:
-                key = _step(screen.frame, reviewer, key, 1, screen.answers_shown)
+                key = _step(screen.frame, reviewer, view.key, 1, screen.answers_shown)
         return self._render(screen, key)
 
     def import_file(self, profile: gr.OAuthProfile | None, *where_and_path):  # noqa: ANN002, ANN201
@@ -430,7 +427,7 @@ class ReviewHandlers:
         except ValueError as error:
             raise gr.Error(str(error), print_exception=False) from error
         gr.Info(f"Imported: {counts.added} new, {counts.updated} newer than here, {counts.unchanged} already here.")
-        return self._render(screen, screen.view.key)
+        return self._render(screen, screen.start)
 
     @staticmethod
     def rate(slot: int):  # noqa: ANN205
@@ -539,11 +536,11 @@ def build_review_panel(results: gr.State, remembered: gr.BrowserState) -> None:
             upload = gr.File(label="Import reviews exported from this panel (CSV or JSON lines); newer reviews win, nothing is duplicated",
                              file_types=[".csv", ".jsonl", ".json"], type="filepath", elem_id="review-import")
 
-    panel = Panel(results, reviewer, remembered, answers, view, gr.State(0), progress, status, question, expected, answer, count, cards,
+    panel = Panel(results, reviewer, remembered, answers, view, gr.State(None), progress, status, question, expected, answer, count, cards,
                   missing, notes, mark, figures)
     handlers = ReviewHandlers(panel)
     screen = panel.outputs()
-    where = [results, reviewer, remembered, view, answers, panel.sent]  # see Screen.of
+    where = [results, reviewer, remembered, view, answers, panel.drawn]  # see Screen.of
 
     results.change(handlers.results_changed, where, screen, **_REVIEW_EVENTS)
     gr.on([reviewer.submit, reviewer.blur], handlers.reviewer_changed, where, screen, **_REVIEW_EVENTS)
