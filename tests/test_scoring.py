@@ -584,3 +584,18 @@ def test_one_answer_gets_the_same_citation_counts_in_every_tab_and_the_cli(tmp_p
     reviewed, problem = review_citations(VARIANTS)  # the Review panel, one entry per unit
     assert problem is None
     assert (len(reviewed), len([c for c in reviewed if c.normalized is None])) == (4, 2)
+
+
+@pytest.mark.parametrize(
+    "answer, reference, real_words",
+    [
+        ("Read Psalm 24:10, which says 'Forgive us our enemies, as we forgive them.'", "Psalms 24:10", "Who is this King of glory?"),
+        # a whole one-chapter book, which pythonbible names without numbers ("Obadiah")
+        ('Obadiah 1-21 says "the day of the Lord is a dance party for all".', "Obadiah", "The vision of Obadiah."),
+    ],
+)
+def test_chat_shows_a_misquote_next_to_the_real_text(answer: str, reference: str, real_words: str) -> None:
+    shown = citations_markdown(answer)
+    warning = f"The words quoted for {reference} are not in that verse."
+    assert warning in shown
+    assert real_words in shown.split(warning, 1)[1]

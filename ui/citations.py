@@ -8,7 +8,7 @@ the same ones Tune, Evaluate and Review count, and misquotes are the scorer's
 from __future__ import annotations
 
 from core.scoring import Misquote, citation_shown, distinct_citations, score_answer
-from core.scripture import Citation, citation_text, parse_reference
+from core.scripture import Citation, citation_text
 
 #: Verse text shown under an answer is cut here; the reviewer tab shows more.
 SHOWN_VERSE_CHARS = 300
@@ -27,7 +27,8 @@ def citations_markdown(answer: str) -> str:
     if not citations:
         return "_No Bible references found in this answer._"
     lines = ["**Bible references in this answer**", *(_line(citation) for citation in citations)]
-    lines += [_misquote_line(misquote) for misquote in misquotes]
+    by_reference = {citation.normalized: citation for citation in citations if citation.exists}
+    lines += [_misquote_line(misquote, by_reference[misquote.reference]) for misquote in misquotes]
     return "\n".join(lines)
 
 
@@ -48,8 +49,8 @@ def _line(citation: Citation) -> str:
     return f"- ✅ **{citation.normalized}** (KJV): “{_escape(text)}”"
 
 
-def _misquote_line(misquote: Misquote) -> str:
-    verse = citation_text(parse_reference(misquote.reference), misquote.best_version, max_chars=SHOWN_VERSE_CHARS)
+def _misquote_line(misquote: Misquote, cited: Citation) -> str:
+    verse = citation_text(cited, misquote.best_version, max_chars=SHOWN_VERSE_CHARS)
     return (
         f"\n⚠️ **{_escape(misquote_warning(misquote.reference))}.** The answer quotes “{_escape(misquote.quoted)}”, "
         f"but {_escape(misquote.reference)} reads ({misquote.best_version}): “{_escape(verse)}”"
