@@ -168,6 +168,17 @@ def test_fast_review_goes_on_after_a_restart(browser: Browser, review_app: tuple
         page.locator("#review-keys").click()
         _type_ratings(page, range(4, 8), 50)
         assert _wait_for_ratings(data, "Ruth", 16) == _expected_ratings()
+        # a note may hold the review keys: typed in the notes they are text, not ratings or steps
+        expect(page.locator("#review-question textarea")).to_have_value(QUESTION.format(8), timeout=30_000)
+        page.locator("#review-notes textarea").click()
+        page.keyboard.type("cf. j 2:0 — k and 1 too")
+        last = answer_key(QUESTION.format(8), ANSWER.format(8, *VERSES[7]))
+        deadline = time.monotonic() + 30
+        while ReviewStore(data).get("Ruth", last).note != "cf. j 2:0 — k and 1 too" and time.monotonic() < deadline:
+            time.sleep(0.25)
+        assert ReviewStore(data).get("Ruth", last).note == "cf. j 2:0 — k and 1 too"
+        assert _stored(data, "Ruth") == _expected_ratings()
+        expect(page.locator("#review-question textarea")).to_have_value(QUESTION.format(8))
         _assert_clean_log(restarted)
     finally:
         page.context.close()

@@ -203,8 +203,16 @@ def _empty(panel: Panel, reviewer: str | None, message: str) -> dict[Any, Any]:
     return screen
 
 
-def render(panel: Panel, frame: pd.DataFrame | None, reviewer: str | None, key: str | None, answers_shown: str) -> dict[Any, Any]:
-    """Everything the panel shows for answer ``key`` (the first answer when unknown)."""
+def render(
+    panel: Panel, frame: pd.DataFrame | None, reviewer: str | None, key: str | None, answers_shown: str, *, new_reviewer: bool = False
+) -> dict[Any, Any]:
+    """Everything the panel shows for answer ``key`` (the first answer when unknown).
+
+    Whether the cards and notes take input is sent only when the reviewer may have changed
+    (``new_reviewer``): Gradio draws a text box anew when it is sent, and a reviewer who
+    clicked into the notes while the next answer was loading would lose the focus, and
+    their typing would reach the review keys.
+    """
     answers = answer_list(frame)
     if not answers:
         return _empty(panel, reviewer, "_No answers to review yet: run a question set, or load a results file, in the tabs beside this one._")
@@ -227,7 +235,7 @@ def render(panel: Panel, frame: pd.DataFrame | None, reviewer: str | None, key: 
     )
     if len(item.citations) > CARDS:
         count += f" (the first {CARDS} are shown here; the others are in the results downloads)"
-    can_write = reviewer is not None
+    writable = {"interactive": reviewer is not None} if new_reviewer else {}
     screen: dict[Any, Any] = {
         panel.drawn: item.key,
         panel.view: view.dumps(),
@@ -237,19 +245,19 @@ def render(panel: Panel, frame: pd.DataFrame | None, reviewer: str | None, key: 
         panel.expected: expected,
         panel.answer: item.answer,
         panel.count: count,
-        panel.missing: gr.Textbox(value=review.missing_citations, interactive=can_write),
-        panel.notes: gr.Textbox(value=review.note, interactive=can_write),
+        panel.missing: gr.Textbox(value=review.missing_citations, **writable),
+        panel.notes: gr.Textbox(value=review.note, **writable),
         panel.mark: gr.Button(
             "Mark not reviewed" if review.done else "Mark reviewed",
             variant="secondary" if review.done else "primary",
-            interactive=can_write,
+            interactive=reviewer is not None,
         ),
         panel.figures: figures_markdown(frame, store),
     }
     for number, card in enumerate(panel.cards, start=1):
         citation = item.citations[number - 1] if number <= len(item.citations) else None
         if citation is None:
-            screen.update({card.group: gr.Group(visible=False), card.text: "", card.rating: gr.Radio(value=None, visible=False)})
+            screen.update({card.group: gr.Group(visible=False), card.text: "", card.rating: gr.Radio(value=None, visible=False, **writable)})
             continue
         others = {r.reviewer: r.rating for r in all_ratings if r.citation == citation.unit and r.reviewer != reviewer}
         screen[card.group] = gr.Group(visible=True, elem_classes=["review-citation"] + ([] if citation.needs_rating else ["review-flagged"]))
@@ -257,7 +265,7 @@ def render(panel: Panel, frame: pd.DataFrame | None, reviewer: str | None, key: 
         screen[card.rating] = gr.Radio(
             value=review.ratings.get(citation.unit) if citation.needs_rating else None,
             visible=citation.needs_rating,
-            interactive=can_write,
+            **writable,
             label=f"Does {citation.normalized} support the sentence? (keys 2 / 1 / 0)",
         )
     return screen
@@ -351,13 +359,13 @@ class ReviewHandlers:
     def _unchanged(self) -> dict[Any, Any]:
         return {self.panel.drawn: gr.skip()}  # a dict with no change (an empty one reads as no outputs)
 
-    def _render(self, screen: Screen, key: str | None) -> dict[Any, Any]:
-        return render(self.panel, screen.frame, screen.reviewer, key, screen.answers_shown)
+    def _render(self, screen: Screen, key: str | None, *, new_reviewer: bool = False) -> dict[Any, Any]:
+        return render(self.panel, screen.frame, screen.reviewer, key, screen.answers_shown, new_reviewer=new_reviewer)
 
     def results_changed(self, profile: gr.OAuthProfile | None, *where):  # noqa: ANN002, ANN201
         """New results: always redrawn, on the answer shown if it is still there."""
         screen = Screen.of(profile, *where)
-        drawn = self._render(screen, screen.start)
+        drawn = self._render(screen, screen.start, new_reviewer=True)
         if screen.reviewer is not None and not where[1]:  # the name this browser remembers (a typed name is never overwritten)
             drawn[self.panel.reviewer] = gr.Textbox(value=screen.reviewer)
         if profile is not None:  # on a Space: the signed-in user reviews under their Hugging Face name
@@ -370,7 +378,7 @@ class ReviewHandlers:
         typed, remembered = where[1], where[2]
         if (typed or "") == (remembered or ""):
             return self._unchanged()
-        return {**self._render(screen, screen.start), self.panel.remembered: typed}
+        return {**self._render(screen, screen.start, new_reviewer=True), self.panel.remembered: typed}
 
     def step(self, step: int):  # noqa: ANN201
         def handler(profile: gr.OAuthProfile | None, *where_and_shown):  # noqa: ANN002, ANN202
