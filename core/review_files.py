@@ -11,19 +11,21 @@ import io
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, fields
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from core.evaluation import neutralize_formula, restore_formula
-from core.reviews import RATINGS, ReviewRecord, clean_reviewer
+from core.reviews import RATINGS, ReviewRecord, clean_reviewer, millis
 
 #: The columns of an export, in order.
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(ReviewRecord))
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _REQUIRED = ("reviewer", "updated_at", "answer_key")
 
 
 def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="milliseconds")
+    """The time to the millisecond, the precision at which the store compares reviews' times."""
+    return (_EPOCH + timedelta(milliseconds=millis(timestamp))).isoformat(timespec="milliseconds")
 
 
 def _row(record: ReviewRecord) -> dict[str, object]:
@@ -98,11 +100,14 @@ def _record(name: str, where: str, row: dict[str, object]) -> ReviewRecord:
     except ValueError as error:
         raise fail("reviewer", str(error)) from error
     try:
-        updated_at = datetime.fromisoformat(str(row["updated_at"])).timestamp()
+        when = datetime.fromisoformat(str(row["updated_at"]))
     except ValueError as error:
         raise fail("updated_at", f"{row['updated_at']!r} is not a time like 2026-12-01T09:30:00+00:00.") from error
+    updated_at = (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()  # exports are UTC
     citation = str(row.get("citation") or "")
     rating = row.get("rating")
+    if not citation and str(rating if rating is not None else "").strip():
+        raise fail("citation", "is empty, but the row has a rating: a rating belongs to a citation.")
     if citation:
         value = str(rating).strip() if rating is not None else ""
         if value not in {str(r) for r in RATINGS}:

@@ -37,7 +37,7 @@ from core.reviews import RATINGS, Rating
 ACCURACY_TARGET = 0.95
 CONFIDENCE = 0.95
 #: Beyond this many more ratings, "about how many more" is not worth a number.
-_MOST_MORE = 100_000
+MOST_MORE = 100_000
 
 Verdict = Literal["met", "missed", "unknown"]
 CitationId = tuple[str, str]  # (answer key, citation unit)
@@ -51,7 +51,8 @@ class AccuracyEstimate:
     low: float
     high: float
     verdict: Verdict
-    more_needed: int | None  # with verdict "unknown": about how many more rated citations would settle it
+    more_needed: int | None  # with verdict "unknown": about how many more rated citations would settle it (see ratings_to_settle)
+    nonexistent: int = 0  # of ``rated``: nonexistent citations, counted as not accurate without a rating
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,8 @@ def _verdict(low: float, high: float, target: float) -> Verdict:
 def ratings_to_settle(accurate: int, rated: int, target: float = ACCURACY_TARGET) -> int | None:
     """About how many more rated citations would settle the verdict, if the share stayed as it is.
 
-    None when it would never settle (the share sits on the target) or would take more
-    than :data:`_MOST_MORE`.
+    None when it would never settle (the share sits on the target); :data:`MOST_MORE` + 1
+    when it would take more than :data:`MOST_MORE`.
     """
     share = accurate / rated
     if math.isclose(share, target):
@@ -115,8 +116,8 @@ def ratings_to_settle(accurate: int, rated: int, target: float = ACCURACY_TARGET
     high = 1
     while not settled(high):
         high *= 2
-        if high > _MOST_MORE:
-            return None
+        if high > MOST_MORE:
+            return MOST_MORE + 1
     low = high // 2
     while low + 1 < high:  # settled(high) holds, settled(low) does not (or low is 0)
         middle = (low + high) // 2
@@ -124,12 +125,17 @@ def ratings_to_settle(accurate: int, rated: int, target: float = ACCURACY_TARGET
     return high
 
 
-def manual_accuracy(ratings: Iterable[Rating], target: float = ACCURACY_TARGET) -> AccuracyEstimate | None:
-    """Manual citation accuracy against ``target``; None before any rating."""
+def manual_accuracy(ratings: Iterable[Rating], target: float = ACCURACY_TARGET, *, nonexistent: int = 0) -> AccuracyEstimate | None:
+    """Manual citation accuracy against ``target``; None before any rating.
+
+    ``nonexistent``: citations of the reviewed answers that do not exist. They need no
+    rating (there is no verse to judge) and are never accurate, so they count as rated
+    and not accurate: an answer cannot gain accuracy by inventing a verse.
+    """
     consensus_ratings = [consensus(by_reviewer.values()) for by_reviewer in by_citation(ratings).values()]
     if not consensus_ratings:
         return None
-    rated, accurate = len(consensus_ratings), sum(rating == 2 for rating in consensus_ratings)
+    rated, accurate = len(consensus_ratings) + nonexistent, sum(rating == 2 for rating in consensus_ratings)
     low, high = wilson_interval(accurate, rated)
     verdict = _verdict(low, high, target)
     return AccuracyEstimate(
@@ -140,6 +146,7 @@ def manual_accuracy(ratings: Iterable[Rating], target: float = ACCURACY_TARGET) 
         high=high,
         verdict=verdict,
         more_needed=ratings_to_settle(accurate, rated, target) if verdict == "unknown" else None,
+        nonexistent=nonexistent,
     )
 
 

@@ -62,6 +62,11 @@ _EARLIER_TABLES = {
 }
 
 
+def millis(timestamp: float) -> int:
+    """A review's time to the millisecond: what an export keeps, and so what an import compares."""
+    return round(timestamp * 1000)
+
+
 def answer_key(question: str, answer: str) -> str:
     """A stable id for one answer to one question."""
     return hashlib.sha256(f"{question}\x00{answer}".encode()).hexdigest()[:20]
@@ -280,7 +285,7 @@ class ReviewStore:
                     ).fetchone()
                     values = (*where, record.note, record.missing_citations, int(record.reviewed), record.updated_at)
                     statement = "INSERT OR REPLACE INTO answer_notes VALUES (?, ?, ?, ?, ?, ?)"
-                if current is not None and current[0] >= record.updated_at:
+                if current is not None and millis(current[0]) >= millis(record.updated_at):
                     unchanged += 1
                     continue
                 connection.execute(statement, values)

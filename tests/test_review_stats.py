@@ -94,3 +94,14 @@ def test_automatic_classes_against_the_reviewers_ratings() -> None:
     ratings = _ratings(("Ruth", "a", 2), ("Boaz", "a", 1), ("Ruth", "b", 0), ("Ruth", "c", 2))
     classes = {("k", "a"): "expected", ("k", "b"): "unsupported", ("k", "c"): "expected", ("k", "z"): "in_context"}
     assert classes_against_ratings(classes, ratings) == {"expected": {2: 1, 1: 1, 0: 0}, "unsupported": {2: 0, 1: 0, 0: 1}}
+
+
+def test_nonexistent_citations_count_as_not_accurate_without_a_rating() -> None:
+    estimate = manual_accuracy(_ratings(("Ruth", "a", 2), ("Ruth", "b", 2)), nonexistent=2)
+    assert estimate is not None and (estimate.accurate, estimate.rated, estimate.nonexistent) == (2, 4, 2)
+
+
+def test_settling_that_would_take_more_than_the_cap_says_so() -> None:
+    from core.review_stats import MOST_MORE
+
+    assert ratings_to_settle(951, 1000) == MOST_MORE + 1

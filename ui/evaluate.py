@@ -36,7 +36,7 @@ from ui.visitor import service_for
 
 
 #: The table shows these, compactly; selecting a row shows all of it, and the downloads carry every column.
-TABLE_COLUMNS = ["id", "question", "answer", "citations", "citation_f1", "flags"]
+TABLE_COLUMNS = ["#", "id", "question", "answer", "citations", "citation_f1", "flags"]
 #: Characters of the question and of the answer shown in a table cell.
 QUESTION_CHARS, ANSWER_CHARS = 80, 120
 
@@ -49,21 +49,25 @@ def _short(text: object, limit: int) -> str:
 def _flags(row: pd.Series) -> str:
     """What needs a look in a row, in a few words."""
     flags = []
-    if str(row.get("error") or ""):
+    def value(column: str) -> object:
+        cell = row.get(column)
+        return None if cell is None or pd.isna(cell) else cell  # a failed row has NA in its score columns
+
+    if value("error"):
         flags.append("error")
-    if int(row.get("nonexistent_count") or 0):
-        flags.append(f"{int(row['nonexistent_count'])} nonexistent")
-    if str(row.get("misquotes") or ""):
+    if value("nonexistent_count"):
+        flags.append(f"{int(value('nonexistent_count'))} nonexistent")  # type: ignore[call-overload]
+    if value("misquotes"):
         flags.append("misquote")
-    if bool(row.get("degenerate")) is True:
+    if value("degenerate") is True:
         flags.append("loops")
-    if row.get("within_token_limit") is False:
+    if value("within_token_limit") is False:
         flags.append("over token limit")
     return ", ".join(flags)
 
 
 def compact_rows(view: pd.DataFrame) -> pd.DataFrame:
-    """The table's compact columns for these result rows (their index kept, to find the full row)."""
+    """The table's compact columns for these result rows; "#" is the row's place in the results, from 1."""
     citations = view["valid_citations"].fillna("")
     nonexistent = view["nonexistent_citations"].fillna("")
     joined = [
@@ -71,6 +75,7 @@ def compact_rows(view: pd.DataFrame) -> pd.DataFrame:
     ]
     return pd.DataFrame(
         {
+            "#": view.index + 1,
             "id": view["id"].fillna(""),
             "question": view["question"].map(lambda q: _short(q, QUESTION_CHARS)),
             "answer": view["answer"].map(lambda a: _short(a, ANSWER_CHARS)),
@@ -82,13 +87,16 @@ def compact_rows(view: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def row_details(event: gr.SelectData, frame: pd.DataFrame | None, failures_only: bool, search: str, *limits: float) -> pd.DataFrame:
-    """Every column of the row selected in the table, one per line."""
-    shown = filtered_rows(frame, failures_only, search, _thresholds(*limits))
-    position = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
-    if shown is None or position is None or not 0 <= int(position) < len(shown):
+def row_details(event: gr.SelectData, frame: pd.DataFrame | None) -> pd.DataFrame:
+    """Every column of the row selected in the table, one per line.
+
+    Found by the row's "#", not by its place on screen: the table may be sorted, or its
+    search box edited since it was filtered.
+    """
+    number = (event.row_value or [None])[0]
+    if frame is None or number is None or not 1 <= int(number) <= len(frame):
         return pd.DataFrame(columns=["column", "value"])
-    record = shown.iloc[int(position)]
+    record = frame.reset_index(drop=True).iloc[int(number) - 1]
     return pd.DataFrame({"column": record.index, "value": ["" if pd.isna(v) else str(v) for v in record.to_numpy()]})
 
 
@@ -142,6 +150,7 @@ def filtered_rows(frame: pd.DataFrame | None, failures_only: bool, search: str, 
     """The full result rows the table shows, in its order."""
     if frame is None or frame.empty:
         return None
+    frame = frame.reset_index(drop=True)  # the index is the row's place, which "#" shows
     view = frame[failures(frame, limits)] if failures_only else frame
     if search.strip():
         needle = search.strip().lower()
@@ -348,7 +357,7 @@ def build_evaluate_tab(sampling: gr.State, mode: gr.State) -> None:
                     search = gr.Textbox(label="Search questions and answers", scale=3)
                 table = gr.DataFrame(label="Results (select a row to see all of it; the downloads have every column)", wrap=True,
                                      max_height=480, interactive=False, elem_id="evaluate-table",
-                                     column_widths=["7%", "23%", "34%", "18%", "8%", "10%"])
+                                     column_widths=["4%", "7%", "22%", "32%", "17%", "8%", "10%"])
                 details = gr.DataFrame(headers=["column", "value"], label="The selected row", wrap=True, max_height=480,
                                        interactive=False, elem_id="evaluate-row", column_widths=["20%", "80%"])
                 with gr.Row():
@@ -380,7 +389,7 @@ def build_evaluate_tab(sampling: gr.State, mode: gr.State) -> None:
     # reviews change the summary's manual figures: redraw it when the reviewer comes back here
     run_tab.select(lambda frame, *numbers: summary_markdown(frame, _thresholds(*numbers)), [results, *limits], summary,
                    api_visibility="private")
-    table.select(row_details, [results, failures_only, search, *limits], details, api_visibility="private")
+    table.select(row_details, results, details, api_visibility="private")
     upload.upload(all_rows_for_given_answers, upload, [limit, status], api_visibility="private")
     load_button.click(load_earlier, earlier, results, api_visibility="private").then(show_results, view_inputs, view_outputs, api_visibility="private")
     compare_button.click(compare, [results, earlier], [compare_headline, changes], api_visibility="private")

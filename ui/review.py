@@ -14,6 +14,7 @@ were sent. Model output is only ever shown as plain text.
 from __future__ import annotations
 
 import itertools
+import time
 import json
 import tempfile
 from collections.abc import Sequence
@@ -64,7 +65,8 @@ KEYBOARD_HELP = (
 
 #: Review events share one queue slot: each runs after the one sent before it.
 _REVIEW_EVENTS = {"api_visibility": "private", "show_progress": "hidden", "concurrency_id": "review", "concurrency_limit": 1}
-_tokens = itertools.count(1)
+# Tokens go on rising across restarts, so a page left open never sees a view it already had.
+_tokens = itertools.count(time.time_ns() // 1_000_000)
 
 
 @cache
@@ -99,21 +101,24 @@ class View:
     row_id: str = ""
     question: str = ""
     units: tuple[str | None, ...] = ()  # per card: its citation unit, None when there is nothing to rate
+    done: bool = False  # as the "Mark reviewed" button shows it
 
     def dumps(self) -> str:
-        return json.dumps({"token": self.token, "key": self.key, "row_id": self.row_id, "question": self.question, "units": self.units})
+        return json.dumps(
+            {"token": self.token, "key": self.key, "row_id": self.row_id, "question": self.question, "units": self.units, "done": self.done}
+        )
 
     @classmethod
     def loads(cls, text: str | None) -> View:
         try:
             data = json.loads(text or "")
-            return cls(int(data["token"]), data["key"], str(data["row_id"]), str(data["question"]), tuple(data["units"]))
+            return cls(int(data["token"]), data["key"], str(data["row_id"]), str(data["question"]), tuple(data["units"]), bool(data["done"]))
         except (ValueError, KeyError, TypeError):
             return cls(0, None)
 
 
 def status_line(index: int, total: int, row_id: str, done: bool) -> str:
-    """"Answer 3 of 12 · id q3 · not reviewed yet"."""
+    """"Answer 3 of 12 · id q3 · not reviewed by you yet"."""
     parts = [f"### Answer {index + 1} of {total}"]
     if row_id:
         parts.append(f"id {escape_markdown(row_id)}")
@@ -224,7 +229,7 @@ def render(
     reviews = store.many(reviewer, keys) if reviewer else {k: AnswerReview(k) for k in keys}
     review = reviews[item.key]
     all_ratings = store.ratings([item.key]) if answers_shown == DISAGREE else []
-    view = View(next(_tokens), item.key, item.row_id, item.question, tuple(_card_units(item)))
+    view = View(next(_tokens), item.key, item.row_id, item.question, tuple(_card_units(item)), review.done)
     expected = item.expected_references or "(none)"
     if item.expected_problem:
         expected += f"  (could not be read: {item.expected_problem})"
@@ -235,7 +240,7 @@ def render(
     )
     if len(item.citations) > CARDS:
         count += f" (the first {CARDS} are shown here; the others are in the results downloads)"
-    writable = {"interactive": reviewer is not None} if new_reviewer else {}
+    writable = {"interactive": reviewer is not None} if new_reviewer or reviewer is None else {}
     screen: dict[Any, Any] = {
         panel.drawn: item.key,
         panel.view: view.dumps(),
@@ -325,7 +330,8 @@ class Screen:
 
     @classmethod
     def of(cls, profile: gr.OAuthProfile | None, frame, typed, remembered, view_text, answers_shown, drawn) -> Screen:  # noqa: ANN001
-        return cls(frame, reviewer_of(typed or remembered, profile), View.loads(view_text), answers_shown, drawn)
+        """The reviewer is the name in the box, as for ratings; the remembered name only fills an empty box (on new results)."""
+        return cls(frame, reviewer_of(typed, profile), View.loads(view_text), answers_shown, drawn)
 
 
 def _keep_shown(screen: Screen, shown: Sequence[int | None]) -> None:
@@ -364,9 +370,10 @@ class ReviewHandlers:
 
     def results_changed(self, profile: gr.OAuthProfile | None, *where):  # noqa: ANN002, ANN201
         """New results: always redrawn, on the answer shown if it is still there."""
-        screen = Screen.of(profile, *where)
+        frame, typed, remembered, *rest = where
+        screen = Screen.of(profile, frame, typed or remembered, remembered, *rest)
         drawn = self._render(screen, screen.start, new_reviewer=True)
-        if screen.reviewer is not None and not where[1]:  # the name this browser remembers (a typed name is never overwritten)
+        if screen.reviewer is not None and not typed:  # the name this browser remembers (a typed name is never overwritten)
             drawn[self.panel.reviewer] = gr.Textbox(value=screen.reviewer)
         if profile is not None:  # on a Space: the signed-in user reviews under their Hugging Face name
             drawn[self.panel.reviewer] = gr.Textbox(value=profile.username, interactive=False, label="Reviewer (signed in with Hugging Face)")
@@ -420,7 +427,7 @@ class ReviewHandlers:
         reviewer, view = screen.reviewer, screen.view  # the mark is for the answer the reviewer sees
         key = screen.start
         if reviewer is not None and view.key is not None:
-            done = not _store().get(reviewer, view.key).done
+            done = not view.done  # what the button offered: "Mark reviewed" marks, even if another tab marked it first
             _store().annotate(reviewer, view.key, done=done, question_id=view.row_id, question=view.question)
             if done:
                 key = _step(screen.frame, reviewer, view.key, 1, screen.answers_shown)
@@ -442,7 +449,9 @@ class ReviewHandlers:
         def handler(frame, typed, view_text, value, profile: gr.OAuthProfile | None = None):  # noqa: ANN001, ANN202
             reviewer, view = reviewer_of(typed, profile), View.loads(view_text)
             unit = view.units[slot] if slot < len(view.units) else None
-            if reviewer is None or view.key is None or unit is None or value is None:
+            if reviewer is None:  # the cards take no input without a name; this is a click that raced the redraw
+                raise gr.Error("That rating was NOT saved: type your reviewer name first.", print_exception=False)
+            if view.key is None or unit is None or value is None:
                 return gr.skip()
             try:
                 _store().rate(reviewer, view.key, unit, int(value), question_id=view.row_id, question=view.question)
@@ -457,7 +466,9 @@ class ReviewHandlers:
     def annotate(field: str):  # noqa: ANN205
         def handler(typed, view_text, text, profile: gr.OAuthProfile | None = None) -> None:  # noqa: ANN001
             reviewer, view = reviewer_of(typed, profile), View.loads(view_text)
-            if reviewer is None or view.key is None:
+            if reviewer is None:
+                raise gr.Error(f"Your {field.replace('_', ' ')} were NOT saved: type your reviewer name first.", print_exception=False)
+            if view.key is None:
                 return
             try:
                 _store().annotate(reviewer, view.key, **{field: text}, question_id=view.row_id, question=view.question)
@@ -551,7 +562,7 @@ def build_review_panel(results: gr.State, remembered: gr.BrowserState) -> None:
     where = [results, reviewer, remembered, view, answers, panel.drawn]  # see Screen.of
 
     results.change(handlers.results_changed, where, screen, **_REVIEW_EVENTS)
-    gr.on([reviewer.submit, reviewer.blur], handlers.reviewer_changed, where, screen, **_REVIEW_EVENTS)
+    gr.on([reviewer.submit, reviewer.blur], handlers.reviewer_changed, where, screen, trigger_mode="always_last", **_REVIEW_EVENTS)
     shown = [card.rating for card in cards]  # a step carries the ratings on screen (see _keep_shown)
     previous_button.click(handlers.step(-1), [*where, *shown], screen, **_REVIEW_EVENTS)
     next_button.click(handlers.step(1), [*where, *shown], screen, **_REVIEW_EVENTS)

@@ -10,8 +10,15 @@ from __future__ import annotations
 import pandas as pd
 
 from core.review_items import answer_list, citation_classes
-from core.review_stats import ACCURACY_TARGET, AccuracyEstimate, agreement, classes_against_ratings, manual_accuracy
-from core.reviews import RATINGS, ReviewStore
+from core.review_stats import (
+    ACCURACY_TARGET,
+    MOST_MORE,
+    AccuracyEstimate,
+    agreement,
+    classes_against_ratings,
+    manual_accuracy,
+)
+from core.reviews import RATINGS, Rating, ReviewStore
 from ui.citations import _escape as escape_markdown
 
 _CLASS_NAMES = {"expected": "expected", "in_context": "in context", "unsupported": "unsupported", "nonexistent": "nonexistent"}
@@ -25,20 +32,22 @@ def accuracy_markdown(estimate: AccuracyEstimate | None) -> str:
     target = f"{ACCURACY_TARGET:.0%}"
     if estimate is None:
         return f"**Manual citation accuracy:** no citation rated yet (target > {target})."
+    flagged = f", counting {estimate.nonexistent} nonexistent ones as not supported" if estimate.nonexistent else ""
     figure = (
         f"**Manual citation accuracy: {estimate.share:.1%}** (95% interval {estimate.low:.1%}–{estimate.high:.1%}, "
-        f"{estimate.accurate} of {estimate.rated} rated citations supported)"
+        f"{estimate.accurate} of {estimate.rated} citations of the reviewed answers supported{flagged})"
     )
     if estimate.verdict == "met":
         verdict = f"✅ **Target > {target} met:** the whole interval lies above it."
     elif estimate.verdict == "missed":
         verdict = f"❌ **Target > {target} missed:** the whole interval lies below it."
     else:
-        more = (
-            f"about {estimate.more_needed:,} more rated citations would settle it if the share stays as it is"
-            if estimate.more_needed is not None
-            else "more ratings will not settle it while the share sits on the target"
-        )
+        if estimate.more_needed is None:
+            more = "more ratings will not settle it while the share sits on the target"
+        elif estimate.more_needed > MOST_MORE:
+            more = f"it would take more than {MOST_MORE:,} more rated citations at this share"
+        else:
+            more = f"about {estimate.more_needed:,} more rated citations would settle it if the share stays as it is"
         verdict = f"❔ **Not yet known whether the target > {target} is met:** the interval straddles it; {more}."
     return f"{figure}\n\n{verdict}"
 
@@ -59,8 +68,8 @@ def classes_markdown(table: dict[str, dict[int, int]]) -> str:
     return "\n".join(lines)
 
 
-def agreement_markdown(store: ReviewStore, keys: list[str]) -> str:
-    result = agreement(store.ratings(keys))
+def agreement_markdown(ratings: list[Rating]) -> str:
+    result = agreement(ratings)
     if result.citations == 0:
         return "**Agreement:** no citation has been rated by two reviewers yet."
     alpha = "undefined (every rating the same)" if result.alpha is None else f"{result.alpha:.2f}"
@@ -83,10 +92,14 @@ def figures_markdown(frame: pd.DataFrame | None, store: ReviewStore) -> str:
     keys = [key for key, _ in answer_list(frame)]
     if not keys:
         return ""
-    ratings = store.ratings(keys)
-    parts = [accuracy_markdown(manual_accuracy(ratings))]
-    table = classes_markdown(classes_against_ratings(citation_classes(frame), ratings))
+    classes = citation_classes(frame)
+    # only ratings of citations the answers still have: the same ones in every figure
+    ratings = [r for r in store.ratings(keys) if (r.answer_key, r.citation) in classes]
+    reviewed = {r.answer_key for r in ratings}
+    nonexistent = sum(1 for (key, _), kind in classes.items() if kind == "nonexistent" and key in reviewed)
+    parts = [accuracy_markdown(manual_accuracy(ratings, nonexistent=nonexistent))]
+    table = classes_markdown(classes_against_ratings(classes, ratings))
     if table:
         parts.append("How the automatic classes meet the reviewers' ratings (one count per citation, its reviewers' lower median):\n\n" + table)
-    parts.append(agreement_markdown(store, keys))
+    parts.append(agreement_markdown(ratings))
     return "\n\n".join(parts)
