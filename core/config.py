@@ -43,6 +43,7 @@ class Settings:
     base_url: str | None = field(default=None, repr=False)  # may hold user:password; public_base_url is safe
     provider: str | None = None
     local_model: str | None = None  # None: the embedded SmolLM2-135M-Instruct GGUF
+    embedding_model: str | None = None  # re-ranks retrieved passages through the Inference API; None: BM25 alone
     device: Device = "auto"
     local_dtype: Precision = "auto"
     local_quantization: QuantizationRequest = "auto"
@@ -174,6 +175,7 @@ _VARIABLES: tuple[_Var, ...] = (
     _Var(("HF_BASE_URL",), "base_url", _url),
     _Var(("HF_PROVIDER",), "provider", _text),
     _Var(("HF_LOCAL_MODEL",), "local_model", _text),
+    _Var(("HF_EMBEDDING_MODEL",), "embedding_model", _text),
     _Var(("HF_DEVICE",), "device", _choice("auto", "cpu", "cuda")),
     _Var(("HF_LOCAL_DTYPE",), "local_dtype", _choice("auto", "float32", "bfloat16", "float16")),
     _Var(("HF_LOCAL_QUANTIZATION",), "local_quantization", _choice("auto", "none", "int4", "int8")),

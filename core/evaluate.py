@@ -175,6 +175,8 @@ def _evaluate(args: argparse.Namespace, service: TextGenService | None) -> int:
         bar.close()
     if run.resumed:
         _say(f"Resumed: {run.resumed} row(s) were already answered in {args.output}.")
+    if run.ranking_note:
+        _say(f"warning: {run.ranking_note}")
     _save(run, args)
     if status == EXIT_INTERRUPTED:
         _say(f"Stopped with Ctrl-C; {len(run.rows)} of {run.total} rows saved to {args.output}. Add --resume to continue.")

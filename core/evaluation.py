@@ -51,6 +51,7 @@ from core.prompting import DEFAULT_SYSTEM_PROMPT  # the Chat tab's: a run measur
 from core.results import GenerationResult
 from core.retrieval import MAX_PASSAGES, Passage, get_retriever
 from core.retrieval.quality import first_hit, recall
+from core.retrieval.ranking import BM25, EmbeddingReranker, find_passages
 from core.scoring import MIN_QUOTE_WORDS, MISQUOTE_SIMILARITY, AnswerScore, score_answer
 from core.scripture import Citation, parse_reference_list
 
@@ -605,6 +606,8 @@ class EvaluationRun:
     mode: str
     total: int
     ground: int = 0  # passages retrieved per question; 0: not grounded
+    ranking: str = ""  # what the passages were ranked by ("BM25", "BM25, re-ranked by <model>"); "" when not grounded
+    ranking_note: str | None = None  # why a configured embedding model was not used
     rows: list[ScoredRow] = field(default_factory=list)
     status: RunStatus = "running"
     error: str | None = None
@@ -689,7 +692,7 @@ def run_evaluation(
     chosen_mode = mode or service.settings.mode
     rows = question_set.rows[:limit] if limit is not None else question_set.rows
     run = EvaluationRun(question_set, params, system_prompt, chosen_mode, total=len(rows), ground=ground)
-    passages = _retrieve(rows, service, ground)
+    passages = _retrieve(rows, service, run)
 
     previous = _resumable_rows(resume_from, rows) if resume_from is not None else {}
     restored = [
@@ -745,12 +748,28 @@ def _check_ground(ground: int) -> None:
         raise ValueError(f"ground (passages per question) must be a whole number from 0 (off) to {MAX_PASSAGES}, not {ground!r}.")
 
 
-def _retrieve(rows: Sequence[QuestionRow], service: TextGenService, ground: int) -> dict[str, tuple[Passage, ...]]:
-    """The passages for each row's question, by row key; none when ``ground`` is 0."""
-    if not ground:
+def _retrieve(rows: Sequence[QuestionRow], service: TextGenService, run: EvaluationRun) -> dict[str, tuple[Passage, ...]]:
+    """The passages for each row's question, by row key; none when the run is not grounded.
+
+    With ``HF_EMBEDDING_MODEL`` set, BM25's passages are re-ranked by that model; after its
+    first failure the rest of the run keeps BM25's order instead of waiting on it again,
+    and ``run.ranking_note`` says so.
+    """
+    if not run.ground:
         return {}
     retriever = get_retriever(service.settings.cache_dir)
-    return {row.key: retriever.search(row.question, ground) for row in rows}
+    reranker = EmbeddingReranker.from_settings(service.settings)
+    passages: dict[str, tuple[Passage, ...]] = {}
+    run.ranking = BM25
+    for number, row in enumerate(rows, 1):
+        grounding = find_passages(row.question, run.ground, retriever, reranker)
+        passages[row.key] = grounding.passages
+        if grounding.fallback is not None:
+            run.ranking_note = f"{grounding.fallback} (from question {number} of {len(rows)} on)"
+            reranker = None
+        elif reranker is not None:
+            run.ranking = grounding.ranking
+    return passages
 
 
 def _context_of(passages: Mapping[str, tuple[Passage, ...]], row: QuestionRow) -> list[str]:
@@ -1144,6 +1163,8 @@ def write_results_json(
             "mode": run.mode,
             "params": run.params,
             "ground": run.ground,
+            "ranking": run.ranking,
+            "ranking_note": run.ranking_note,
             "system_prompt": run.system_prompt,
             "status": run.status,
             "error": run.error,

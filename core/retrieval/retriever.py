@@ -35,6 +35,11 @@ class Passage:
         return f"{self.reference}{_SEPARATOR}{self.text}"
 
 
+def check_passage_count(k: int) -> None:
+    if not 1 <= k <= MAX_PASSAGES:
+        raise ValueError(f"The number of passages must be from 1 to {MAX_PASSAGES}, not {k}.")
+
+
 def normal_reference(verse_ids: tuple[int, ...]) -> str:
     """pythonbible's form of consecutive verses of one chapter (its own converter scans every verse id)."""
     first, last = verse_ids[0], verse_ids[-1]
@@ -74,8 +79,7 @@ class ScriptureRetriever:
 
     def passages(self, scores: np.ndarray, k: int) -> tuple[Passage, ...]:
         """The ``k`` best passages for document ``scores``; a passage never repeats a verse centred in an earlier one."""
-        if not 1 <= k <= MAX_PASSAGES:
-            raise ValueError(f"The number of passages must be from 1 to {MAX_PASSAGES}, not {k}.")
+        check_passage_count(k)
         # Each passage can cover 2 * radius + 1 candidates, so this many always yields k passages.
         pool = min(len(scores), k * (2 * self.passage_radius + 1) + k)
         candidates = np.argpartition(-scores, pool - 1)[:pool]
