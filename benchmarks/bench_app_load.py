@@ -61,7 +61,7 @@ async def _run_sessions(url: str, sessions: int, chats_each: int, answer_holds: 
         api = f"{url}{config.get('api_prefix', '')}"
         chat = next(d for d in config["dependencies"] if d.get("api_name") == "chat")
         components = {c["id"]: c["type"] for c in config["components"]}
-        visible = iter([QUESTION, "", ""])  # question, system prompt and context (empty: the app's own)
+        visible = iter([QUESTION, "", "", False, 5])  # question, system prompt, context (empty: the app's own), no grounding, passages
         data = [None if components[i] == "state" else next(visible) for i in chat["inputs"]]
         errors = 0
 

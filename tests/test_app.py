@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from gradio_client import Client
-from prometheus_client.parser import text_string_to_metric_families
-
 from app_process import RunningApp, free_port, start_app
 from fault_server import FaultServer, Slow
+from gradio_client import Client
+from prometheus_client.parser import text_string_to_metric_families
 
 #: The issue's floor for API-mode chats answered at once through the app's queue.
 CONCURRENT_CHATS = 32
@@ -37,9 +37,19 @@ def dead_endpoint_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runn
 
 def test_a_chat_answer_from_the_embedded_model(local_app: RunningApp) -> None:
     client = Client(local_app.url, verbose=False)
-    answer, details = client.predict("What does John 3:16 say?", "Answer in one sentence.", "", api_name="/chat")
+    answer, details, passages = client.predict("What does John 3:16 say?", "Answer in one sentence.", "", api_name="/chat")
     assert isinstance(answer, str) and len(answer.split()) >= 3
     assert "tokens" in details and "tokens/s" in details
+    assert "not grounded" in passages
+
+
+def test_a_grounded_chat_gives_the_model_the_passages_it_shows(local_app: RunningApp) -> None:
+    client = Client(local_app.url, verbose=False)
+    _answer, _details, passages = client.predict("For God so loved the world", "", "", True, 3, api_name="/chat")
+    assert "3 passages given to the model" in passages and "**John 3:" in passages
+    sent = [json.loads(line) for line in local_app.log_path.read_text().splitlines() if line.startswith("{") and '"prompt"' in line][-1]
+    system = next(m["content"] for m in sent["prompt"] if m["role"] == "system")
+    assert "For God so loved the world" in system  # John 3:16's words reached the model with the question
 
 
 def test_an_unreachable_endpoint_gives_a_readable_message(dead_endpoint_app: RunningApp) -> None:
@@ -81,7 +91,7 @@ def test_api_mode_chats_run_at_once(tmp_path_factory: pytest.TempPathFactory) ->
         finally:
             app.stop()
         received = sorted(r.received_at for r in server.requests)
-    assert all(answer.strip() for answer, _details in answers)
+    assert all(answer.strip() for answer, _details, _passages in answers)
     together = [t for t in received if t < received[0] + SLOW_ANSWER_S]
     assert len(together) == CONCURRENT_CHATS, f"only {len(together)} chats reached the endpoint before the first answer came back"
 

@@ -58,7 +58,7 @@ def client(app: RunningApp) -> Client:
 
 
 def _chat(client: Client, question: str = "What is grace?") -> tuple[str, str]:
-    answer, details = client.predict(question, "", "", api_name="/chat")
+    answer, details, _passages = client.predict(question, "", "", api_name="/chat")
     return answer, details
 
 

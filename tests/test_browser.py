@@ -253,3 +253,17 @@ def test_html_in_an_answer_shows_as_text_and_runs_nothing(browser: Browser, tmp_
         finally:
             context.close()
             app.stop()
+
+
+def test_a_grounded_answer_shows_the_passages_the_model_was_given(page: Page, local_app: RunningApp) -> None:
+    _use_greedy_short_answers(page, 48)
+    page.locator("#chat-ground input[type=checkbox]").check()
+    _set_slider(page, "#chat-passage-count", 3)
+    _ask(page, "For God so loved the world")
+    expect(page.locator("#answer-details")).to_contain_text("tokens/s", timeout=ANSWER_TIMEOUT_MS)
+    page.get_by_text("Passages given to the model").first.click()
+    passages = page.locator("#chat-passages")
+    expect(passages).to_contain_text("3 passages given to the model")
+    expect(passages).to_contain_text("John 3:")
+    expect(passages).to_contain_text("For God so loved the world")
+    page.screenshot(path=ARTIFACTS / "chat-grounded.png", full_page=True)

@@ -42,7 +42,7 @@ def test_chat_tune_and_a_batch_run_at_once(uncached_app: RunningApp) -> None:
     chat = client.submit("Who was Ruth?", "", "", api_name="/chat")
     evaluation = client.submit(QUESTION_SET, None, 3, 1, False, 0.2, 0.9, 1.1, 16, api_name="/evaluate")
     together = _compare(client)
-    chat_answer, chat_details = chat.result(timeout=TIMEOUT_S)
+    chat_answer, chat_details, _passages = chat.result(timeout=TIMEOUT_S)
     evaluation_status, *_ = evaluation.result(timeout=TIMEOUT_S)
     compared = together.result(timeout=TIMEOUT_S)
 

@@ -17,6 +17,7 @@ import pytest
 from core.retrieval import MAX_PASSAGES, IndexSpec, Passage, ScriptureRetriever, get_retriever
 from core.retrieval.quality import first_hit, matching_passage, recall, reciprocal_rank
 from core.scripture import extract_citations, parse_reference_list, verse_text
+from ui.citations import citations_markdown, passages_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 JOHN_3_16 = 43003016
@@ -158,3 +159,14 @@ def test_a_citation_from_the_passages_is_matched_to_its_passage() -> None:
     cited = {c.text: matching_passage(c, passages) for c in extract_citations("See John 3:16-18, Jude 5 and Romans 3:23, and John 3:99.")}
 
     assert cited == {"John 3:16-18": passages[0], "Jude 5": passages[1], "Romans 3:23": None, "John 3:99": None}
+
+
+def test_chat_marks_a_citation_of_a_given_passage_as_from_the_passages(retriever: ScriptureRetriever) -> None:
+    passages = retriever.search("For God so loved the world", 3)
+    shown = citations_markdown("As John 3:16 says, and Psalm 23:1 too.", passages)
+    john, psalm = (line for line in shown.splitlines() if line.startswith("- "))
+    assert "John 3:16" in john and "from the passages (John 3:15-17)" in john
+    assert "from the passages" not in psalm
+    assert "from the passages" not in citations_markdown("As John 3:16 says.")  # not grounded: no mark
+    listed = passages_markdown(passages)
+    assert listed.startswith("**3 passages given to the model**") and "**John 3:15-17**" in listed

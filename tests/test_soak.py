@@ -87,7 +87,7 @@ def _chat_until(client: Client, deadline: float, tally: Tally) -> None:
     while time.monotonic() < deadline:
         started = time.monotonic()
         try:
-            answer, _details = client.predict("What is grace?", "", "", api_name="/chat")
+            answer, _details, _passages = client.predict("What is grace?", "", "", api_name="/chat")
             ok = bool(answer.strip())
         except Exception as error:  # every failure is counted and shown, none is expected
             ok, answer = False, f"{type(error).__name__}: {error}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 
 import gradio as gr
@@ -11,12 +12,15 @@ from core import GenerationError, StreamInterruptedError, get_textgen_service
 from core.feedback import Feedback, FeedbackStore, append_to_question_set
 from core.prompting import DEFAULT_SYSTEM_PROMPT
 from core.results import GenerationResult
-from ui.citations import citations_markdown
+from core.retrieval import MAX_PASSAGES, Passage, get_retriever
+from ui.citations import citations_markdown, passages_markdown
 from ui.presets import Sampling
 from ui.sets import EVAL_SETS
 from ui.visitor import service_for
 
 EXAMPLES_PER_SET = 2
+#: Passages a grounded answer is given unless the person picks another number.
+DEFAULT_PASSAGES = 5
 
 
 def example_questions() -> list[str]:
@@ -71,30 +75,54 @@ def message_text(message: Mapping[str, object]) -> str:
     return as_written(text) if message.get("role") == "assistant" else text
 
 
+def grounding_passages(question: str, ground: bool, count: float | None) -> tuple[Passage, ...]:
+    """The Bible passages found for the question, when grounding is on."""
+    if not ground:
+        return ()
+    return get_retriever(get_textgen_service().settings.cache_dir).search(question, int(count or DEFAULT_PASSAGES))
+
+
+def warm_retriever(ground: bool) -> None:
+    """Open the passage index in the background as soon as grounding is switched on, so the
+    first grounded answer does not wait for it (building it the first time takes seconds)."""
+    if ground:
+        threading.Thread(target=get_retriever, args=(get_textgen_service().settings.cache_dir,), name="retriever-warm", daemon=True).start()
+
+
 def respond(
     message: str,
     history: list[dict],
     system_prompt: str,
     context: str,
+    ground: bool,
+    passage_count: float | None,
     sampling: Sampling,
     mode: str | None,
     oauth_token: gr.OAuthToken | None = None,
-) -> Iterator[tuple[str, str]]:
-    """Stream one answer; errors become plain sentences and the chat stays usable."""
+) -> Iterator[tuple[str, str, str]]:
+    """Stream one answer; errors become plain sentences and the chat stays usable.
+
+    With grounding on, the passages found for the question go to the model after the
+    context (and are the first thing cut when the prompt must fit), and are shown under
+    the answer.
+    """
     messages = [{"role": m["role"], "content": message_text(m)} for m in history if m.get("role") in ("user", "assistant")]
     messages.append({"role": "user", "content": message})
-    passages = [p for p in context.split("\n\n") if p.strip()] if context else []
+    given = [p for p in context.split("\n\n") if p.strip()] if context else []
+    found = grounding_passages(message, ground, passage_count)
+    shown_passages = passages_markdown(found)
     try:
         stream = service_for(oauth_token).stream_chat(
-            messages, system_prompt=system_prompt or None, context=passages, mode=mode, **sampling.as_params()
+            messages, system_prompt=system_prompt or None, context=given, retrieved=[p.as_context() for p in found], mode=mode,
+            **sampling.as_params(),
         )
         for update in stream:
             if update.result is None:
-                yield shown(update.text), ""
+                yield shown(update.text), "", shown_passages
             else:
-                yield shown(update.text), citations_markdown(update.text) + "\n\n" + describe_result(update.result)
+                yield shown(update.text), citations_markdown(update.text, found) + "\n\n" + describe_result(update.result), shown_passages
     except StreamInterruptedError as error:
-        yield shown(error.partial_text), f"⚠️ {error.message}"
+        yield shown(error.partial_text), f"⚠️ {error.message}", shown_passages
     except GenerationError as error:
         raise gr.Error(error.message, print_exception=False) from error
 
@@ -139,23 +167,31 @@ def build_chat_tab(sampling: gr.State, mode: gr.State) -> None:
                 placeholder="Passages or sermon notes the answer must rest on. Separate passages with a blank line.",
             )
             sampling_note = gr.Markdown(f"Sampling: {sampling.value.describe()}")
+        with gr.Row(equal_height=True):
+            ground = gr.Checkbox(False, label="Ground in Scripture: give the model Bible passages found for the question",
+                                 elem_id="chat-ground", scale=3)
+            passage_count = gr.Slider(1, MAX_PASSAGES, value=DEFAULT_PASSAGES, step=1, label="Passages", elem_id="chat-passage-count", scale=1)
         chatbot = gr.Chatbot(label="Answers", elem_id="chat-answers", height=460, feedback_options=("Like", "Dislike"))
         question = gr.Textbox(placeholder="Ask a question about the Bible…", label="Question", elem_id="chat-question", submit_btn=True, stop_btn=True)
         details = gr.Markdown(elem_id="answer-details", render=False)
+        given_passages = gr.Markdown(elem_id="chat-passages", render=False)
         gr.ChatInterface(
             respond,
             chatbot=chatbot,
             textbox=question,
-            additional_inputs=[system_prompt, context, sampling, mode],
-            additional_outputs=[details],
+            additional_inputs=[system_prompt, context, ground, passage_count, sampling, mode],
+            additional_outputs=[details, given_passages],
             editable=True,
             api_name="chat",
         )
         details.render()  # under the chat, where people look after reading the answer
+        with gr.Accordion("Passages given to the model", open=False, elem_id="chat-passages-box"):
+            given_passages.render()
         gr.Examples(example_questions(), inputs=[question], label="Example questions")
         with gr.Accordion("Doubt an answer? Add it to a question set", open=False):
             notes = gr.Textbox(label="What is wrong with it (optional)", lines=2)
             add = gr.Button("Add the last answer to a question set")
     chatbot.like(save_feedback, [chatbot, sampling, system_prompt, mode], None, api_visibility="private")
     add.click(add_to_question_set, [chatbot, notes], notes, api_visibility="private")
+    ground.change(warm_retriever, ground, None, api_visibility="private", show_progress="hidden")
     sampling.change(lambda s: f"Sampling: {s.describe()}", sampling, sampling_note, api_visibility="private")

@@ -7,6 +7,10 @@ the same ones Tune, Evaluate and Review count, and misquotes are the scorer's
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from core.retrieval import Passage
+from core.retrieval.quality import matching_passage
 from core.scoring import Misquote, citation_shown, distinct_citations, score_answer
 from core.scripture import Citation, citation_text
 
@@ -20,13 +24,20 @@ def answer_citations(answer: str) -> tuple[tuple[Citation, ...], tuple[Misquote,
     return tuple(distinct_citations([s.citation for s in score.citations])), score.misquotes
 
 
-def citations_markdown(answer: str) -> str:
+def citations_markdown(answer: str, passages: Sequence[Passage] = ()) -> str:
     """A Markdown list: each valid reference with its KJV text, each nonexistent one flagged,
-    then a warning for each quotation that is not in the verse cited next to it."""
+    then a warning for each quotation that is not in the verse cited next to it.
+
+    ``passages``: those the model was given (grounding); a citation that shares a verse with
+    one is marked "from the passages".
+    """
     citations, misquotes = answer_citations(answer)
     if not citations:
         return "_No Bible references found in this answer._"
-    lines = ["**Bible references in this answer**", *(_line(citation) for citation in citations)]
+    lines = ["**Bible references in this answer**"]
+    for citation in citations:
+        found = matching_passage(citation, passages) if citation.exists and passages else None
+        lines.append(_line(citation) + (f" · 📖 from the passages ({found.reference})" if found else ""))
     by_reference = {citation.normalized: citation for citation in citations if citation.exists}
     lines += [_misquote_line(misquote, by_reference[misquote.reference]) for misquote in misquotes]
     return "\n".join(lines)
@@ -62,3 +73,12 @@ def _escape(text: str) -> str:
     for char in "\\`*_{}[]<>()#+!|":
         text = text.replace(char, "\\" + char)
     return text
+
+
+def passages_markdown(passages: Sequence[Passage]) -> str:
+    """The passages a grounded answer was given, with their text, as the model read them."""
+    if not passages:
+        return "_No passages: this answer was not grounded (turn on “Ground in Scripture”)._"
+    lines = [f"**{len(passages)} passages given to the model**, best match first:"]
+    lines += [f"- **{passage.reference}**: {_escape(passage.text)}" for passage in passages]
+    return "\n".join(lines)

@@ -27,13 +27,13 @@ from core.evaluation import (
     write_results_csv,
     write_results_json,
 )
+from core.retrieval import MAX_PASSAGES
 from core.thresholds import Thresholds, check_thresholds
 from ui.presets import Sampling
 from ui.review import build_review_panel, remembered_reviewer, review_store
 from ui.review_figures import figures_markdown
 from ui.sets import shipped_sets
 from ui.visitor import service_for
-
 
 #: The table shows these, compactly; selecting a row shows all of it, and the downloads carry every column.
 TABLE_COLUMNS = ["#", "id", "question", "answer", "citations", "citation_f1", "flags"]
@@ -127,7 +127,13 @@ def summary_markdown(frame: pd.DataFrame | None, limits: Thresholds) -> str:
     lines = [
         f"**{s.rows} rows** · {s.answered} answered ({s.generated} generated, {s.given} given) · {s.errors} errors  ",
         f"**Citations:** {s.citations} found, {s.nonexistent_citations} nonexistent · automatic accuracy {pct(s.automatic_citation_accuracy)}  ",
-        f"**Latency:** p50 {seconds(s.latency_p50_ms)} · p95 {seconds(s.latency_p95_ms)}",
+        f"**Latency:** p50 {seconds(s.latency_p50_ms)} · p95 {seconds(s.latency_p95_ms)}  ",
+        *(
+            [f"**Retrieval** over {s.retrieval_rows} grounded rows with expected references: hit rate {pct(s.retrieval_hit_rate)}"
+             f" · recall@K {pct(s.retrieval_recall)}"]
+            if s.retrieval_rows
+            else []
+        ),
         "",
         "| Check | Value | Limit | Result |",
         "|---|---|---|---|",
@@ -200,6 +206,7 @@ def run(
     max_new_tokens: float,
     sampling: Sampling,
     mode: str | None,
+    ground: float | None,
     request: gr.Request,
     oauth_token: gr.OAuthToken | None = None,
     progress: gr.Progress = gr.Progress(),
@@ -226,7 +233,7 @@ def run(
         try:
             outcome["run"] = run_evaluation(
                 question_set, service=service_for(oauth_token), params=params, mode=mode, concurrency=int(concurrency),
-                limit=int(limit) if limit else None, on_progress=updates.put, cancel=cancel,
+                limit=int(limit) if limit else None, on_progress=updates.put, cancel=cancel, ground=int(ground or 0),
             )
         except BaseException as error:  # handed to the UI thread, which shows it
             outcome["error"] = error
@@ -331,6 +338,8 @@ def build_evaluate_tab(sampling: gr.State, mode: gr.State) -> None:
                 with gr.Row():
                     limit = gr.Number(label="Only the first N questions (blank: all)", value=5, precision=0, minimum=1)
                     concurrency = gr.Number(label="Requests at once (API mode)", value=4, precision=0, minimum=1, maximum=32)
+                    ground = gr.Number(label=f"Ground in Scripture: passages per question (0: off, at most {MAX_PASSAGES})", value=0,
+                                       precision=0, minimum=0, maximum=MAX_PASSAGES, elem_id="evaluate-ground")
                 with gr.Accordion("Settings", open=False):
                     use_tab_settings = gr.Checkbox(True, label="Use the settings from the Chat/Tune tabs")
                     with gr.Row():
@@ -378,7 +387,7 @@ def build_evaluate_tab(sampling: gr.State, mode: gr.State) -> None:
 
     view_inputs = [results, failures_only, search, *limits]
     view_outputs = [summary, table, by_category, histogram, csv_download, json_download]
-    run_inputs = [set_path, upload, limit, concurrency, use_tab_settings, temperature, top_p, repetition_penalty, max_new_tokens, sampling, mode]
+    run_inputs = [set_path, upload, limit, concurrency, use_tab_settings, temperature, top_p, repetition_penalty, max_new_tokens, sampling, mode, ground]
     run_button.click(run, run_inputs, [status, results, table], api_name="evaluate", concurrency_limit=4).then(
         show_results, view_inputs, view_outputs, api_visibility="private"
     )
