@@ -19,8 +19,10 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 from tqdm import tqdm
 
 from core.config import HARD_OUTPUT_TOKEN_LIMIT
@@ -33,6 +35,7 @@ from core.evaluation import (
     Progress,
     QuestionSetError,
     ResultsFileError,
+    Summary,
     format_summary,
     load_question_set,
     results_frame,
@@ -42,6 +45,8 @@ from core.evaluation import (
     write_results_json,
 )
 from core.retrieval import MAX_PASSAGES
+from core.review_items import reviewed_citations
+from core.reviews import ReviewStore
 from core.service import TextGenService, get_textgen_service
 
 EXIT_OK = 0
@@ -177,11 +182,17 @@ def _evaluate(args: argparse.Namespace, service: TextGenService | None) -> int:
         _say(f"Resumed: {run.resumed} row(s) were already answered in {args.output}.")
     if run.ranking_note:
         _say(f"warning: {run.ranking_note}")
-    _save(run, args)
+    _save(run, args, service)
     if status == EXIT_INTERRUPTED:
         _say(f"Stopped with Ctrl-C; {len(run.rows)} of {run.total} rows saved to {args.output}. Add --resume to continue.")
-    print(format_summary(summarize(results_frame(run)), title=f"{question_set.name}: {run.status}, {run.duration_s:.0f} s"))
+    print(format_summary(summary_with_reviews(results_frame(run), service), title=f"{question_set.name}: {run.status}, {run.duration_s:.0f} s"))
     return status
+
+
+def summary_with_reviews(frame: pd.DataFrame, service: TextGenService) -> Summary:
+    """The summary with the manual citation accuracy of the reviews made of these answers (in the app or imported)."""
+    estimate = reviewed_citations(frame, ReviewStore(service.settings.data_dir)).accuracy()
+    return replace(summarize(frame), manual_citation_accuracy=None if estimate is None else estimate.share)
 
 
 def _show(bar: tqdm, progress: Progress) -> None:
@@ -190,12 +201,12 @@ def _show(bar: tqdm, progress: Progress) -> None:
         bar.set_postfix(errors=progress.errors, refresh=False)
 
 
-def _save(run: EvaluationRun, args: argparse.Namespace) -> None:
+def _save(run: EvaluationRun, args: argparse.Namespace, service: TextGenService) -> None:
     frame = results_frame(run)
     write_results_csv(frame, args.output)
     _say(f"Results: {args.output}" + (f" and {args.json}" if args.json else ""))
     if args.json:
-        write_results_json(frame, args.json, summary=summarize(frame), run=run)
+        write_results_json(frame, args.json, summary=summary_with_reviews(frame, service), run=run)
 
 
 def _say(message: str) -> None:

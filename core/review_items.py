@@ -13,7 +13,8 @@ from functools import lru_cache
 
 import pandas as pd
 
-from core.reviews import answer_key
+from core.review_stats import AccuracyEstimate, CitationId, manual_accuracy
+from core.reviews import Rating, ReviewStore, answer_key
 from core.scoring import CitationClass, ScoredCitation, citation_unit, score_answer
 from core.scripture import citation_text, parse_reference_list
 
@@ -128,3 +129,30 @@ def citation_classes(frame: pd.DataFrame | None) -> dict[tuple[str, str], str]:
         for citation in review_item(frame, row).citations:
             classes[(key, citation.unit)] = citation.classification
     return classes
+
+
+@dataclass(frozen=True)
+class ReviewedCitations:
+    """The reviews of a results table's answers, as every figure counts them.
+
+    Only ratings of citations the answers still have (a rating made under an older way
+    of telling citations apart is left out of every figure alike), and the nonexistent
+    citations of the answers someone rated, which count as not accurate unrated.
+    """
+
+    classes: dict[CitationId, str]
+    ratings: tuple[Rating, ...]
+
+    @property
+    def nonexistent(self) -> int:
+        rated = {rating.answer_key for rating in self.ratings}
+        return sum(1 for (key, _), kind in self.classes.items() if kind == "nonexistent" and key in rated)
+
+    def accuracy(self) -> AccuracyEstimate | None:
+        return manual_accuracy(self.ratings, nonexistent=self.nonexistent)
+
+
+def reviewed_citations(frame: pd.DataFrame | None, store: ReviewStore) -> ReviewedCitations:
+    keys = [key for key, _ in answer_list(frame)]
+    classes = citation_classes(frame)
+    return ReviewedCitations(classes, tuple(r for r in store.ratings(keys) if (r.answer_key, r.citation) in classes))

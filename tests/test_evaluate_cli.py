@@ -8,6 +8,7 @@ with the Hub switched off; the bad-input table calls :func:`core.evaluate.main` 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ import pytest
 from core.config import Settings
 from core.evaluate import EXIT_BAD_INPUT, EXIT_INTERRUPTED, main
 from core.evaluation import INPUT_COLUMNS, RESULT_COLUMNS, load_results
+from core.reviews import ReviewStore, answer_key
 from core.scripture import parse_reference_list
 from core.service import TextGenService
 
@@ -214,3 +216,19 @@ def test_bad_arguments_exit_with_2(tmp_path: Path, capsys: pytest.CaptureFixture
 
     assert caught.value.code == EXIT_BAD_INPUT
     assert capsys.readouterr().err.splitlines()[-1].startswith(f"python -m core.evaluate: error: {message}")
+
+
+def test_the_summary_shows_the_reviews_made_of_these_answers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Ratings made in the app (here: in its store) are in the CLI's summary and JSON, as in the Evaluate tab."""
+    question_set = tmp_path / "given.csv"
+    answer = "By grace are ye saved (Ephesians 2:8); see also Romans 6:23 and Hezekiah 3:1."
+    question_set.write_text(f'question,expected_references,answer\nWhat is grace?,Ephesians 2:8,"{answer}"\n', encoding="utf-8")
+    settings = Settings(use_api=False, data_dir=tmp_path / "data")
+    store = ReviewStore(settings.data_dir)
+    store.rate("Ruth", answer_key("What is grace?", answer), "Ephesians 2:8", 2)
+    store.rate("Ruth", answer_key("What is grace?", answer), "Romans 6:23", 2)
+    status = main([str(question_set), "--output", str(tmp_path / "out.csv"), "--json", str(tmp_path / "out.json")], service=TextGenService(settings))
+    assert status == 0
+    # 2 supported of 3: Hezekiah 3:1 does not exist and counts as not accurate
+    assert "Manual review  citation accuracy 66.7%" in capsys.readouterr().out
+    assert json.loads((tmp_path / "out.json").read_text())["summary"]["manual_citation_accuracy"] == pytest.approx(2 / 3)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from core.review_items import answer_list, citation_classes
+from core.review_items import answer_list, reviewed_citations
 from core.review_stats import (
     ACCURACY_TARGET,
     MOST_MORE,
     AccuracyEstimate,
     agreement,
     classes_against_ratings,
-    manual_accuracy,
 )
 from core.reviews import RATINGS, Rating, ReviewStore
 from ui.citations import _escape as escape_markdown
@@ -89,16 +88,12 @@ def agreement_markdown(ratings: list[Rating]) -> str:
 
 def figures_markdown(frame: pd.DataFrame | None, store: ReviewStore) -> str:
     """Accuracy, classes against ratings, and agreement, over the answers of the results."""
-    keys = [key for key, _ in answer_list(frame)]
-    if not keys:
+    if not answer_list(frame):
         return ""
-    classes = citation_classes(frame)
-    # only ratings of citations the answers still have: the same ones in every figure
-    ratings = [r for r in store.ratings(keys) if (r.answer_key, r.citation) in classes]
-    reviewed = {r.answer_key for r in ratings}
-    nonexistent = sum(1 for (key, _), kind in classes.items() if kind == "nonexistent" and key in reviewed)
-    parts = [accuracy_markdown(manual_accuracy(ratings, nonexistent=nonexistent))]
-    table = classes_markdown(classes_against_ratings(classes, ratings))
+    reviewed = reviewed_citations(frame, store)
+    ratings = list(reviewed.ratings)
+    parts = [accuracy_markdown(reviewed.accuracy())]
+    table = classes_markdown(classes_against_ratings(reviewed.classes, ratings))
     if table:
         parts.append("How the automatic classes meet the reviewers' ratings (one count per citation, its reviewers' lower median):\n\n" + table)
     parts.append(agreement_markdown(ratings))
