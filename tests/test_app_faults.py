@@ -121,7 +121,7 @@ def test_only_listed_sets_and_uploads_are_read(client: Client, app: RunningApp, 
     outside.write_text("question\nWhat is the secret?\n", encoding="utf-8")
     # raw HTTP, as an attacker would send it: gradio_client would upload the file itself
     file_data = {"path": str(outside), "meta": {"_type": "gradio.FileData"}}
-    events = _call_raw(app, "evaluate", [None, file_data, 1, 1, True, 0.2, 0.9, 1.1, 16])
+    events = _call_raw(app, "evaluate", [None, file_data, 1, 1, True, 0.2, 0.9, 1.1, 16, 0])  # the last: no grounding
     assert "event: error" in events and "What is the secret?" not in events
     assert "because it was not uploaded by a user" in app.log_tail(200)  # Gradio refused it before our code ran
 
