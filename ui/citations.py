@@ -51,24 +51,24 @@ def misquote_warning(reference: str) -> str:
 def _line(citation: Citation) -> str:
     if citation.overrun:
         return (
-            f"- ⚠️ **{_escape(citation_shown(citation))}, in {_escape(citation.text)}: these verses do not exist** "
-            f"({_escape(citation.reason or 'unknown')})."
+            f"- ⚠️ **{escape_markdown(citation_shown(citation))}, in {escape_markdown(citation.text)}: these verses do not exist** "
+            f"({escape_markdown(citation.reason or 'unknown')})."
         )
     if not citation.exists:
-        return f"- ⚠️ **{_escape(citation.text)}: this reference does not exist** ({_escape(citation.reason or 'unknown')})."
+        return f"- ⚠️ **{escape_markdown(citation.text)}: this reference does not exist** ({escape_markdown(citation.reason or 'unknown')})."
     text = citation_text(citation, "KJV", max_chars=SHOWN_VERSE_CHARS)
-    return f"- ✅ **{citation.normalized}** (KJV): “{_escape(text)}”"
+    return f"- ✅ **{citation.normalized}** (KJV): “{escape_markdown(text)}”"
 
 
 def _misquote_line(misquote: Misquote, cited: Citation) -> str:
     verse = citation_text(cited, misquote.best_version, max_chars=SHOWN_VERSE_CHARS)
     return (
-        f"\n⚠️ **{_escape(misquote_warning(misquote.reference))}.** The answer quotes “{_escape(misquote.quoted)}”, "
-        f"but {_escape(misquote.reference)} reads ({misquote.best_version}): “{_escape(verse)}”"
+        f"\n⚠️ **{escape_markdown(misquote_warning(misquote.reference))}.** The answer quotes “{escape_markdown(misquote.quoted)}”, "
+        f"but {escape_markdown(misquote.reference)} reads ({misquote.best_version}): “{escape_markdown(verse)}”"
     )
 
 
-def _escape(text: str) -> str:
+def escape_markdown(text: str) -> str:
     """Model output is shown as text, never as Markdown or HTML."""
     for char in "\\`*_{}[]<>()#+!|":
         text = text.replace(char, "\\" + char)
@@ -80,5 +80,5 @@ def passages_markdown(passages: Sequence[Passage]) -> str:
     if not passages:
         return "_No passages: this answer was not grounded (turn on “Ground in Scripture”)._"
     lines = [f"**{len(passages)} passages given to the model**, best match first:"]
-    lines += [f"- **{passage.reference}**: {_escape(passage.text)}" for passage in passages]
+    lines += [f"- **{passage.reference}**: {escape_markdown(passage.text)}" for passage in passages]
     return "\n".join(lines)

@@ -14,9 +14,9 @@ were sent. Model output is only ever shown as plain text.
 from __future__ import annotations
 
 import itertools
-import time
 import json
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -31,7 +31,7 @@ from core.review_files import read_reviews, write_exports
 from core.review_items import ReviewCitation, ReviewItem, answer_list, review_item
 from core.review_stats import disagreements
 from core.reviews import RATINGS, AnswerReview, ReviewStore, clean_reviewer
-from ui.citations import _escape as escape_markdown
+from ui.citations import escape_markdown
 from ui.review_figures import figures_markdown
 
 #: How each automatic class reads to a reviewer.

@@ -18,7 +18,7 @@ from core.review_stats import (
     classes_against_ratings,
 )
 from core.reviews import RATINGS, Rating, ReviewStore
-from ui.citations import _escape as escape_markdown
+from ui.citations import escape_markdown
 
 _CLASS_NAMES = {"expected": "expected", "in_context": "in context", "unsupported": "unsupported", "nonexistent": "nonexistent"}
 
