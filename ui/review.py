@@ -368,10 +368,16 @@ class ReviewHandlers:
     def _render(self, screen: Screen, key: str | None, *, new_reviewer: bool = False) -> dict[Any, Any]:
         return render(self.panel, screen.frame, screen.reviewer, key, screen.answers_shown, new_reviewer=new_reviewer)
 
-    def results_changed(self, profile: gr.OAuthProfile | None, *where):  # noqa: ANN002, ANN201
-        """New results: always redrawn, on the answer shown if it is still there."""
-        frame, typed, remembered, *rest = where
+    def results_changed(self, profile: gr.OAuthProfile | None, *where_and_shown):  # noqa: ANN002, ANN201
+        """New results: always redrawn, on the answer shown if it is still there.
+
+        A run's last results can arrive after the reviewer has started rating: the ratings
+        on screen are kept first, so the redraw never shows a card unrated that was rated.
+        """
+        frame, typed, remembered, *rest = where_and_shown[:_WHERE]
         screen = Screen.of(profile, frame, typed or remembered, remembered, *rest)
+        if typed and typed == remembered:  # a confirmed name: the one the ratings on screen were made under
+            _keep_shown(screen, where_and_shown[_WHERE:])
         drawn = self._render(screen, screen.start, new_reviewer=True)
         if screen.reviewer is not None and not typed:  # the name this browser remembers (a typed name is never overwritten)
             drawn[self.panel.reviewer] = gr.Textbox(value=screen.reviewer)
@@ -561,9 +567,9 @@ def build_review_panel(results: gr.State, remembered: gr.BrowserState) -> None:
     screen = panel.outputs()
     where = [results, reviewer, remembered, view, answers, panel.drawn]  # see Screen.of
 
-    results.change(handlers.results_changed, where, screen, **_REVIEW_EVENTS)
     gr.on([reviewer.submit, reviewer.blur], handlers.reviewer_changed, where, screen, trigger_mode="always_last", **_REVIEW_EVENTS)
     shown = [card.rating for card in cards]  # a step carries the ratings on screen (see _keep_shown)
+    results.change(handlers.results_changed, [*where, *shown], screen, **_REVIEW_EVENTS)
     previous_button.click(handlers.step(-1), [*where, *shown], screen, **_REVIEW_EVENTS)
     next_button.click(handlers.step(1), [*where, *shown], screen, **_REVIEW_EVENTS)
     jump_to.submit(handlers.jump, [*where, jump_to, *shown], screen, **_REVIEW_EVENTS)
