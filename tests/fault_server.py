@@ -251,6 +251,35 @@ class Slow:
 
 
 @dataclass(frozen=True)
+class Gathered:
+    """Hold every request until ``count`` of them are held at once (or ``wait_s`` passes), then answer.
+
+    A concurrency check that timing cannot fool: on a loaded machine the requests may
+    arrive seconds apart, yet they are all answered "together" only if the client really
+    had ``count`` of them open at the same moment.
+    """
+
+    count: int
+    wait_s: float = MAX_SCENARIO_SLEEP_S
+    then: Ok = field(default_factory=Ok)
+    _held: list[int] = field(default_factory=lambda: [0], repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_sleep(self.wait_s, "Gathered")
+
+    def play(self, reply: _Reply) -> str:
+        with self._lock:
+            self._held[0] += 1
+        deadline = time.monotonic() + self.wait_s
+        while self._held[0] < self.count and time.monotonic() < deadline:
+            reply.sleep(0.02)
+        together = self._held[0] >= self.count
+        self.then.play(reply)
+        return "answered together" if together else "answered alone"
+
+
+@dataclass(frozen=True)
 class Trickle:
     """One word every ``interval_s``, for up to ``max_chunks`` words and never a finish.
 
