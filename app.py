@@ -9,9 +9,9 @@ import gradio as gr
 
 from core import get_textgen_service
 from ui.chat import build_chat_tab
-from ui.evaluate import build_evaluate_tab
-from ui.metrics import mount_metrics
-from ui.presets import factual
+from ui.common.presets import factual
+from ui.evaluate.tab import build_evaluate_tab
+from ui.prometheus import mount_metrics
 from ui.status import build_status_panel
 from ui.tune import build_tune_tab
 

@@ -21,9 +21,8 @@ import uuid
 from dataclasses import dataclass
 
 import httpx
-from common import report
-
 from app_process import start_app
+from common import report
 from fault_server import FaultServer, Ok, Slow
 
 SERVER_DELAY_S = 0.5

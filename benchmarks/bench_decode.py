@@ -18,7 +18,7 @@ import time
 import torch
 from common import PROMPT, local_service, measure_apart, plain_float32_model, report, timed
 
-from core.model_files import embedded_gguf
+from core.generation.model_files import embedded_gguf
 
 NEW_TOKENS = 128
 RUNS = 3

@@ -13,10 +13,10 @@ from __future__ import annotations
 import statistics
 
 from common import ROOT, local_service, report, timed
+from fault_server import FaultServer, Ok, Slow
 
 from core import Settings, TextGenService
 from core.evaluation import load_question_set, run_evaluation
-from fault_server import FaultServer, Ok, Slow
 
 QUESTIONS = 16
 PARAMS = {"max_new_tokens": 64, "temperature": 0}

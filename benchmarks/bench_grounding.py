@@ -23,8 +23,8 @@ import pandas as pd
 from common import ROOT, local_service, report
 
 from core.evaluation import load_question_set, results_frame, run_evaluation, summarize, write_results_csv
-from core.scoring import score_answer
-from core.scripture import parse_reference_list
+from core.scoring.citations import score_answer
+from core.scoring.references import parse_reference_list
 
 SEED = 0
 

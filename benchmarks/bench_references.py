@@ -20,7 +20,7 @@ import pythonbible
 from common import median_of, report  # common puts the project and tests/ on sys.path
 from reference_corpus import Found, Tally, load_corpus, measure
 
-from core.scripture import extract_citations
+from core.scoring.references import extract_citations
 
 
 def ours(text: str) -> Found:

@@ -13,8 +13,8 @@ import time
 
 from common import report
 
-from core.scoring import score_answer
-from core.scripture import parse_reference_list
+from core.scoring.citations import score_answer
+from core.scoring.references import parse_reference_list
 
 ANSWERS = [
     "For by grace are ye saved through faith (Ephesians 2:8-9). See also Romans 6:23 and John 3:16.",

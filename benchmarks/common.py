@@ -43,7 +43,7 @@ def plain_float32_model():  # type: ignore[no-untyped-def]
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from core import Settings
-    from core.model_files import conversion_folder, embedded_gguf
+    from core.generation.model_files import conversion_folder, embedded_gguf
 
     folder = conversion_folder(embedded_gguf(), Settings.from_env().cache_dir)
     return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval(), AutoTokenizer.from_pretrained(folder)

@@ -14,9 +14,9 @@ from core.errors import (
     OutputValidationError,
     StreamInterruptedError,
 )
-from core.params import ChatMessage, GenerationParams
-from core.results import GenerationResult, StreamUpdate, TruncationReport, ValidationReport
-from core.service import TextGenService, get_textgen_service, reset_textgen_service
+from core.generation.params import ChatMessage, GenerationParams
+from core.generation.service import TextGenService, get_textgen_service, reset_textgen_service
+from core.generation.types import GenerationResult, StreamUpdate, TruncationReport, ValidationReport
 
 __all__ = [
     "HARD_OUTPUT_TOKEN_LIMIT",

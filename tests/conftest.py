@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from core.config import Settings
-from core.model_files import conversion_folder, embedded_gguf
-from core.service import TextGenService
 from app_process import RunningApp, start_app
 from openai_server import RunningServer, start_transformers_server
+
+from core.config import Settings
+from core.generation.model_files import conversion_folder, embedded_gguf
+from core.generation.service import TextGenService
 
 
 @pytest.fixture(scope="session")

@@ -387,7 +387,7 @@ class _ChatHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         """Silent: request lines and headers must not reach the logs the secret checks read."""
 
-    def do_POST(self) -> None:  # noqa: N802 (the name http.server looks for)
+    def do_POST(self) -> None:
         self.close_connection = True
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""

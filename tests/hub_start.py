@@ -24,7 +24,7 @@ import importlib.util  # after the path is set, like everything below
 
 from core.config import Settings
 from core.errors import GenerationError
-from core.service import TextGenService
+from core.generation.service import TextGenService
 
 
 def main() -> dict[str, object]:

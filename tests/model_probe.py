@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import torch
 
-from core.backends.local import LocalTransformersBackend
+from core.generation.backends.local import LocalTransformersBackend
 
 
 @contextmanager

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from core.service import TextGenService
+from core.generation.service import TextGenService
 
 QUESTION = "What does the Bible say about grace?"
 

@@ -22,12 +22,6 @@ from email.utils import formatdate
 import huggingface_hub.constants
 import huggingface_hub.errors
 import pytest
-
-from core.config import HARD_OUTPUT_TOKEN_LIMIT, Settings
-from core.errors import EndpointError, EndpointUnreachableError, GenerationError, StreamInterruptedError
-from core.results import GenerationResult
-from core.service import TextGenService
-
 from fault_server import (  # pytest puts tests/ on sys.path, as conftest's openai_server import relies on
     Cut,
     ErrorEvent,
@@ -42,6 +36,11 @@ from fault_server import (  # pytest puts tests/ on sys.path, as conftest's open
     Trickle,
     refused_port,
 )
+
+from core.config import HARD_OUTPUT_TOKEN_LIMIT, Settings
+from core.errors import EndpointError, EndpointUnreachableError, GenerationError, StreamInterruptedError
+from core.generation.service import TextGenService
+from core.generation.types import GenerationResult
 
 TOKEN = "hf_FAKE_SECRET_TOKEN_1234567890"
 MODEL = "test-model"

@@ -14,10 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gradio_client import Client, handle_file
-
 from app_process import RunningApp, start_app
 from fault_server import Cut, FaultServer, MalformedStream, Ok, Scenario, Slow, Status
+from gradio_client import Client, handle_file
 
 TOKEN = "hf_FAKE_SECRET_app_faults_0123456789"
 ANSWER = "Grace is the free favour of God."

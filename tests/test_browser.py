@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
-
 from app_process import RunningApp, start_app
 from browser import ARTIFACTS, chromium
-from core.feedback import FeedbackStore
-from core.scripture import citation_text, extract_citations
 from fault_server import FaultServer, Ok
+from playwright.sync_api import Browser, Page, expect
+
+from core.scoring.references import citation_text, extract_citations
+from core.stores.feedback import FeedbackStore
 
 #: Generous: a CPU runner shares two cores between the app, the model and the browser.
 ANSWER_TIMEOUT_MS = 120_000

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
-
 from app_process import RunningApp, start_app
 from browser import ARTIFACTS, chromium, new_page
-from core.reviews import ReviewStore, answer_key
+from playwright.sync_api import Browser, Page, expect
+
+from core.stores.reviews import ReviewStore, answer_key
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import pytest
 
 from core.config import Settings
 from core.errors import ConfigurationError
-from core.service import TextGenService
+from core.generation.service import TextGenService
 
 FAKE_TOKEN = "hf_FAKE_TOKEN_abcdefghijklmnop123456"
 

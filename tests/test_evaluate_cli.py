@@ -1,7 +1,7 @@
 """The evaluation command line: a real run on the embedded model, Ctrl-C and resume, bad input.
 
-The end-to-end tests start ``python -m core.evaluate`` as a person would, in local mode
-with the Hub switched off; the bad-input table calls :func:`core.evaluate.main` in-process
+The end-to-end tests start ``python -m core.evaluation`` as a person would, in local mode
+with the Hub switched off; the bad-input table calls :func:`core.evaluation.cli.main` in-process
 (same code, no model start-up) and one case checks the real process's exit code and output.
 """
 
@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 
 from core.config import Settings
-from core.evaluate import EXIT_BAD_INPUT, EXIT_INTERRUPTED, main
 from core.evaluation import INPUT_COLUMNS, RESULT_COLUMNS, load_results
-from core.reviews import ReviewStore, answer_key
-from core.scripture import parse_reference_list
-from core.service import TextGenService
+from core.evaluation.cli import EXIT_BAD_INPUT, EXIT_INTERRUPTED, main
+from core.generation.service import TextGenService
+from core.scoring.references import parse_reference_list
+from core.stores.reviews import ReviewStore, answer_key
 
 ROOT = Path(__file__).resolve().parent.parent
 SET = ROOT / "eval_sets" / "bible_knowledge.csv"
@@ -41,7 +41,7 @@ def _environment() -> dict[str, str]:
 
 def _start(*args: str | Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "core.evaluate", *map(str, args)],
+        [sys.executable, "-m", "core.evaluation", *map(str, args)],
         cwd=ROOT,
         env=_environment(),
         stdout=subprocess.PIPE,
@@ -59,7 +59,7 @@ def _ctrl_c_as_in_a_terminal() -> None:
 
 def _run(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "core.evaluate", *map(str, args)],
+        [sys.executable, "-m", "core.evaluation", *map(str, args)],
         cwd=ROOT, env=_environment(), capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False,
     )
 
@@ -215,7 +215,7 @@ def test_bad_arguments_exit_with_2(tmp_path: Path, capsys: pytest.CaptureFixture
         main([str(SET), "--output", str(tmp_path / "out.csv"), *args])
 
     assert caught.value.code == EXIT_BAD_INPUT
-    assert capsys.readouterr().err.splitlines()[-1].startswith(f"python -m core.evaluate: error: {message}")
+    assert capsys.readouterr().err.splitlines()[-1].startswith(f"python -m core.evaluation: error: {message}")
 
 
 def test_the_summary_shows_the_reviews_made_of_these_answers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

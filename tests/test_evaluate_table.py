@@ -7,8 +7,8 @@ import pandas as pd
 
 from core.errors import GenerationError
 from core.evaluation import QuestionRow, results_frame, score_row
-from core.thresholds import Thresholds
-from ui.evaluate import TABLE_COLUMNS, row_details, table_view
+from core.evaluation.thresholds import Thresholds
+from ui.evaluate.tab import TABLE_COLUMNS, row_details, table_view
 
 
 def _frame() -> pd.DataFrame:

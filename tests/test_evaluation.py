@@ -56,13 +56,13 @@ from core.evaluation import (
     write_results_csv,
     write_results_json,
 )
-from core.metrics import repetition_stats
-from core.params import GenerationParams
-from core.results import GenerationResult, ValidationReport
+from core.generation.params import GenerationParams
+from core.generation.service import TextGenService
+from core.generation.types import GenerationResult, ValidationReport
 from core.retrieval import get_retriever
-from core.scoring import score_answer
-from core.scripture import parse_reference_list
-from core.service import TextGenService
+from core.scoring.citations import score_answer
+from core.scoring.references import parse_reference_list
+from core.scoring.repetition import repetition_stats
 
 sys.path.insert(0, str(Path(__file__).parent))  # the tests folder is not a package
 from fault_server import refused_port

@@ -22,7 +22,7 @@ import pytest
 from fault_server import Scenario, Status, refused_port
 from hub_server import ENTRY_NOT_FOUND, REGISTRY_PATH, Hangup, HubFile, HubServer, resolve_path
 
-from core.model_files import EMBEDDED_HUB_FILE, EMBEDDED_PACKAGE, embedded_gguf
+from core.generation.model_files import EMBEDDED_HUB_FILE, EMBEDDED_PACKAGE, embedded_gguf
 
 START_SCRIPT = Path(__file__).with_name("hub_start.py")
 FILE_PATH = resolve_path(EMBEDDED_HUB_FILE.repo_id, EMBEDDED_HUB_FILE.revision, EMBEDDED_HUB_FILE.filename)

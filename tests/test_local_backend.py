@@ -8,19 +8,18 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
-
 from model_probe import forward_passes, wait_until_idle
-from core.backends.local import LocalTransformersBackend, cpu_has_bfloat16, pick_dtype
+
 from core.config import Settings
 from core.errors import GenerationError, OutputValidationError
-from core.service import TextGenService
+from core.generation.backends.local import LocalTransformersBackend, cpu_has_bfloat16, pick_dtype
+from core.generation.service import TextGenService
 
 QUESTION = "What does the Bible say about grace?"
 SYSTEM = "You are a kind pastoral assistant. Answer briefly and cite Bible verses."

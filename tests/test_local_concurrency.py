@@ -11,9 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gradio_client import Client
-
 from app_process import REPO, RunningApp, start_app
+from gradio_client import Client
 
 #: Columns A-D of the Tune tab: temperature, top_p, top_k, repetition penalty, max new tokens.
 SAMPLED_COLUMNS = [0.9, 0.9, 0, 1.1, 24, 0.7, 0.95, 40, 1.05, 24, 0.0, 1.0, 0, 1.1, 24, 0.0, 1.0, 0, 1.1, 24]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.metrics import distinct_n, is_degenerate, longest_repeat, rep_n, repetition_stats, words
+from core.scoring.repetition import distinct_n, is_degenerate, longest_repeat, rep_n, repetition_stats, words
 
 
 def test_words_ignore_case_and_punctuation() -> None:

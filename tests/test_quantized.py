@@ -11,13 +11,13 @@ import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from core.backends.local import cpu_has_bfloat16, pick_quantization
-from core.backends.quantized import Int4Linear, Int8Linear, quantize_linear_layers, to_int4
 from core.config import Settings
 from core.errors import ConfigurationError, ModelLoadError
-from core.model_files import ModelSource, conversion_folder, embedded_gguf
-from core.scripture import verse_text
-from core.service import TextGenService, reset_textgen_service
+from core.generation.backends.local import cpu_has_bfloat16, pick_quantization
+from core.generation.backends.quantized import Int4Linear, Int8Linear, quantize_linear_layers, to_int4
+from core.generation.model_files import ModelSource, conversion_folder, embedded_gguf
+from core.generation.service import TextGenService, reset_textgen_service
+from core.scoring.references import verse_text
 from ui.status import describe_model
 
 CPU = torch.device("cpu")

@@ -17,9 +17,9 @@ from fault_server import refused_port
 
 from core.config import Settings
 from core.evaluation import load_question_set, run_evaluation
+from core.generation.service import TextGenService
 from core.retrieval import MAX_PASSAGES, ScriptureRetriever, get_retriever
 from core.retrieval.ranking import BM25, EmbeddingReranker, find_passages
-from core.service import TextGenService
 
 QUESTION = "Who wept?"
 

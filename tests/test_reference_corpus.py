@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 from reference_corpus import Found, expected_verses, load_corpus, measure
 
-from core.scripture import extract_citations
+from core.scoring.references import extract_citations
 
 CASES = load_corpus()
 

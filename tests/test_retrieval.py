@@ -16,8 +16,8 @@ import pytest
 
 from core.retrieval import MAX_PASSAGES, IndexSpec, Passage, ScriptureRetriever, get_retriever
 from core.retrieval.quality import first_hit, matching_passage, recall, reciprocal_rank
-from core.scripture import extract_citations, parse_reference_list, verse_text
-from ui.citations import citations_markdown, passages_markdown
+from core.scoring.references import extract_citations, parse_reference_list, verse_text
+from ui.common.citations import citations_markdown, passages_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 JOHN_3_16 = 43003016

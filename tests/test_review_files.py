@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.review_files import COLUMNS, read_reviews, write_exports
-from core.reviews import ReviewRecord, ReviewStore
+from core.evaluation.review_files import COLUMNS, read_reviews, write_exports
+from core.stores.reviews import ReviewRecord, ReviewStore
 
 
 def _filled(folder: Path) -> ReviewStore:

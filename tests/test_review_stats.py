@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from core.review_stats import (
+from core.evaluation.review_stats import (
     agreement,
     classes_against_ratings,
     consensus,
@@ -16,7 +16,7 @@ from core.review_stats import (
     ratings_to_settle,
     wilson_interval,
 )
-from core.reviews import Rating
+from core.stores.reviews import Rating
 
 
 def _ratings(*rows: tuple[str, str, int]) -> list[Rating]:
@@ -102,6 +102,6 @@ def test_nonexistent_citations_count_as_not_accurate_without_a_rating() -> None:
 
 
 def test_settling_that_would_take_more_than_the_cap_says_so() -> None:
-    from core.review_stats import MOST_MORE
+    from core.evaluation.review_stats import MOST_MORE
 
     assert ratings_to_settle(951, 1000) == MOST_MORE + 1

@@ -16,11 +16,12 @@ import pytest
 from fault_server import FaultServer, Ok
 
 from core.config import Settings
-from core.evaluate import main
 from core.evaluation import load_results, summarize
-from core.metrics import is_degenerate, repetition_stats
-from core.review_items import review_citations
-from core.scoring import (
+from core.evaluation.cli import main
+from core.evaluation.review_items import review_citations
+from core.evaluation.sweep import AnswerFigures
+from core.generation.service import TextGenService
+from core.scoring.citations import (
     MISQUOTE_SIMILARITY,
     QUOTE_NEAR_CHARS,
     AnswerScore,
@@ -31,10 +32,9 @@ from core.scoring import (
     quote_similarity,
     score_answer,
 )
-from core.scripture import citation_text, extract_citations, parse_reference, parse_reference_list
-from core.service import TextGenService
-from core.sweep import AnswerFigures
-from ui.citations import answer_citations, citations_markdown
+from core.scoring.references import citation_text, extract_citations, parse_reference, parse_reference_list
+from core.scoring.repetition import is_degenerate, repetition_stats
+from ui.common.citations import answer_citations, citations_markdown
 
 E, N, C, U = "expected", "nonexistent", "in_context", "unsupported"
 
@@ -524,11 +524,7 @@ def test_a_batch_of_long_answers_gets_every_misquote() -> None:
     # fast they score is benchmarks/bench_scoring.py's business, not a test's.
     quote = "“For God so loved the world, that he gave his only begotten Son”"
     garbled = "“For God so hated the world that he took away his only Son”"
-    vocabulary = (
-        "grace faith hope love mercy the of and to in God Lord Christ church prayer we our is are "
-        "his people believe salvation peace sin forgiveness heart life truth light shepherd "
-        "kingdom word spirit cross rest joy trust call follow serve give receive walk"
-    ).split()
+    vocabulary = ["grace", "faith", "hope", "love", "mercy", "the", "of", "and", "to", "in", "God", "Lord", "Christ", "church", "prayer", "we", "our", "is", "are", "his", "people", "believe", "salvation", "peace", "sin", "forgiveness", "heart", "life", "truth", "light", "shepherd", "kingdom", "word", "spirit", "cross", "rest", "joy", "trust", "call", "follow", "serve", "give", "receive", "walk"]
     answers = []
     for i in range(1000):
         prose = " ".join(random.Random(i).choices(vocabulary, k=110))

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fault_server import FaultServer, Ok, Status
 
 from core import Settings, TextGenService, reset_textgen_service
-from fault_server import FaultServer, Ok, Status
 from ui.status import describe_model
 
 TOKEN = "hf_FAKE_SECRET_for_grep_0123456789abcdef"
@@ -37,7 +37,7 @@ def test_a_batch_run_writes_the_token_nowhere(server: FaultServer, tmp_path: Pat
         "HF_LOG_PROMPTS": "true", "HF_RETRY_BACKOFF": "0.01",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "core.evaluate", SET, "--limit", "3", "--concurrency", "1", "--output", results_csv, "--json", results_json],
+        [sys.executable, "-m", "core.evaluation", SET, "--limit", "3", "--concurrency", "1", "--output", results_csv, "--json", results_json],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
     )
 

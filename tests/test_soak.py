@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from gradio_client import Client
-
 from app_process import RunningApp, start_app
 from fault_server import FaultServer, Ok, Status
+from gradio_client import Client
 
 CLIENTS = 100
 DURATION_S = 60.0

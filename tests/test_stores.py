@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from core.feedback import Feedback, FeedbackStore, append_to_question_set
-from core.reviews import EARLIER_REVIEWER, AnswerReview, ReviewStore, answer_key
+from core.stores.feedback import Feedback, FeedbackStore, append_to_question_set
+from core.stores.reviews import EARLIER_REVIEWER, AnswerReview, ReviewStore, answer_key
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -88,14 +88,14 @@ def test_reviews_from_before_reviewer_names_are_kept(tmp_path: Path) -> None:
 
 
 def test_a_review_saved_by_one_process_is_there_for_the_next(tmp_path: Path) -> None:
-    write = "from pathlib import Path; from core.reviews import ReviewStore; ReviewStore(Path(r'%s')).rate('Ruth', 'k', 'Psalms 23', 1)" % tmp_path
+    write = "from pathlib import Path; from core.stores.reviews import ReviewStore; ReviewStore(Path(r'%s')).rate('Ruth', 'k', 'Psalms 23', 1)" % tmp_path
     subprocess.run([sys.executable, "-c", write], cwd=REPO, check=True, timeout=60)
     assert dict(ReviewStore(tmp_path).get("Ruth", "k").ratings) == {"Psalms 23": 1}
 
 
 def test_killing_a_writer_mid_run_loses_nothing_already_saved(tmp_path: Path) -> None:
     writer = (
-        "import sys; from pathlib import Path; from core.reviews import ReviewStore\n"
+        "import sys; from pathlib import Path; from core.stores.reviews import ReviewStore\n"
         "store = ReviewStore(Path(r'%s'))\n"
         "i = 0\n"
         "while True:\n"

@@ -1,20 +1,27 @@
-"""Compare and sweep (core.sweep) on the real embedded model and a real OpenAI-compatible server."""
+"""Compare and sweep (core.evaluation.sweep) on the real embedded model and a real OpenAI-compatible server."""
 
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from model_probe import forward_passes, wait_until_idle
+
 from core import GenerationError, GenerationResult, InvalidRequestError
-from core.backends.local import LocalTransformersBackend
 from core.config import Settings, env_lines
-from core.service import TextGenService
-from core.sweep import AnswerFigures, iter_compare, run_compare, run_sweep, sample_questions, sweep_params, sweep_values
+from core.evaluation.sweep import (
+    AnswerFigures,
+    iter_compare,
+    run_compare,
+    run_sweep,
+    sample_questions,
+    sweep_params,
+    sweep_values,
+)
+from core.generation.backends.local import LocalTransformersBackend
+from core.generation.service import TextGenService
 
 EVAL_SETS = Path(__file__).resolve().parent.parent / "eval_sets"
 SHORT = {"max_new_tokens": 16}

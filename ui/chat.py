@@ -9,14 +9,14 @@ import gradio as gr
 import pandas as pd
 
 from core import GenerationError, StreamInterruptedError, get_textgen_service
-from core.feedback import Feedback, FeedbackStore, append_to_question_set
-from core.prompting import DEFAULT_SYSTEM_PROMPT
-from core.results import GenerationResult
+from core.generation.prompting import DEFAULT_SYSTEM_PROMPT
+from core.generation.types import GenerationResult
 from core.retrieval import MAX_PASSAGES, Passage, get_retriever
-from ui.citations import citations_markdown, passages_markdown
-from ui.presets import Sampling
-from ui.sets import EVAL_SETS
-from ui.visitor import service_for
+from core.stores.feedback import Feedback, FeedbackStore, append_to_question_set
+from ui.common.citations import citations_markdown, passages_markdown
+from ui.common.presets import Sampling
+from ui.common.sets import EVAL_SETS
+from ui.common.visitor import service_for
 
 EXAMPLES_PER_SET = 2
 #: Passages a grounded answer is given unless the person picks another number.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from core import get_textgen_service
-from ui.visitor import service_for, sign_in_offered
+from ui.common.visitor import service_for, sign_in_offered
 
 _MODE_LABELS = {"local": "Local model (this machine)", "api": "API endpoint"}
 

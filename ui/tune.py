@@ -1,6 +1,6 @@
 """The Tune tab: developers compare sampling settings side by side and sweep one of them.
 
-Everything measured here comes from :mod:`core.sweep`, so a column's repetition and
+Everything measured here comes from :mod:`core.evaluation.sweep`, so a column's repetition and
 citation figures mean the same as the Chat tab's flags and the Evaluate tab's scores.
 """
 
@@ -17,8 +17,7 @@ import pandas as pd
 
 from core import GenerationError, GenerationResult, get_textgen_service
 from core.config import env_lines
-from core.prompting import DEFAULT_SYSTEM_PROMPT
-from core.sweep import (
+from core.evaluation.sweep import (
     DEFAULT_SWEEP_RANGES,
     SWEEP_PARAMETERS,
     AnswerFigures,
@@ -28,10 +27,11 @@ from core.sweep import (
     sample_questions,
     sweep_values,
 )
-from ui.citations import misquote_warning
-from ui.presets import Sampling, presets
-from ui.sets import EVAL_SETS, shipped_sets
-from ui.visitor import service_for
+from core.generation.prompting import DEFAULT_SYSTEM_PROMPT
+from ui.common.citations import misquote_warning
+from ui.common.presets import Sampling, presets
+from ui.common.sets import EVAL_SETS, shipped_sets
+from ui.common.visitor import service_for
 
 MAX_COLUMNS = 4
 COLUMN_NAMES = "ABCD"

@@ -12,7 +12,7 @@ from functools import cached_property
 
 import pythonbible as pb
 
-from core.scripture import LAST_CANON_BOOK
+from core.scoring.references import LAST_CANON_BOOK
 
 #: The translations the index reads, by the names :func:`core.scripture.verse_text` uses.
 VERSIONS: dict[str, pb.Version] = {"KJV": pb.Version.KING_JAMES, "ASV": pb.Version.AMERICAN_STANDARD}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from core.scripture import Citation
+from core.scoring.references import Citation
 
 if TYPE_CHECKING:
     from core.retrieval.retriever import Passage

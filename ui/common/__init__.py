@@ -1,0 +1,2 @@
+"""What the tabs share: presets, the visitor's service, the shipped question sets,
+Markdown helpers and the background worker."""

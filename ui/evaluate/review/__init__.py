@@ -1,0 +1,1 @@
+"""Review citations: a panel of fixed components, keyboard-first, that loses no rating."""
