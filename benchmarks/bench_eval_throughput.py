@@ -16,7 +16,8 @@ from common import ROOT, local_service, report, timed
 from fault_server import FaultServer, Ok, Slow
 
 from core import Settings, TextGenService
-from core.evaluation import load_question_set, run_evaluation
+from core.evaluation.question_sets import load_question_set
+from core.evaluation.runner import run_evaluation
 
 QUESTIONS = 16
 PARAMS = {"max_new_tokens": 64, "temperature": 0}

@@ -22,7 +22,10 @@ from pathlib import Path
 import pandas as pd
 from common import ROOT, local_service, report
 
-from core.evaluation import load_question_set, results_frame, run_evaluation, summarize, write_results_csv
+from core.evaluation.question_sets import load_question_set
+from core.evaluation.runner import run_evaluation
+from core.evaluation.summary import summarize
+from core.evaluation.table import results_frame, write_results_csv
 from core.scoring.citations import score_answer
 from core.scoring.references import parse_reference_list
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from common import ROOT, report
 
-from core.evaluation import QuestionRow, load_question_set
+from core.evaluation.question_sets import QuestionRow, load_question_set
 from core.retrieval import IndexSpec, ScriptureRetriever
 from core.retrieval.quality import first_hit, reciprocal_rank
 

@@ -28,20 +28,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.evaluation import (
-    FORMULA_TRIGGERS,
+from core.errors import QuestionSetError
+from core.evaluation.question_sets import (
     MAX_CELL_CHARS,
     MAX_FILE_BYTES,
     MAX_ROWS,
     QuestionSet,
-    QuestionSetError,
     is_blank,
     load_question_set,
+)
+from core.evaluation.scored_rows import score_row
+from core.evaluation.table import (
+    FORMULA_TRIGGERS,
     load_results,
     neutralize_formula,
     restore_formula,
     results_frame,
-    score_row,
     write_results_csv,
 )
 

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from core.config import Settings
-from core.evaluation import INPUT_COLUMNS, RESULT_COLUMNS, load_results
 from core.evaluation.cli import EXIT_BAD_INPUT, EXIT_INTERRUPTED, main
+from core.evaluation.question_sets import INPUT_COLUMNS
+from core.evaluation.table import RESULT_COLUMNS, load_results
 from core.generation.service import TextGenService
 from core.scoring.references import parse_reference_list
 from core.stores.reviews import ReviewStore, answer_key

@@ -6,8 +6,10 @@ import gradio as gr
 import pandas as pd
 
 from core.errors import GenerationError
-from core.evaluation import QuestionRow, results_frame, score_row
-from core.evaluation.thresholds import Thresholds
+from core.evaluation.question_sets import QuestionRow
+from core.evaluation.scored_rows import score_row
+from core.evaluation.summary import Thresholds
+from core.evaluation.table import results_frame
 from ui.evaluate.tab import TABLE_COLUMNS, row_details, table_view
 
 

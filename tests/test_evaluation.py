@@ -24,35 +24,35 @@ import pytest
 
 from core.config import HARD_OUTPUT_TOKEN_LIMIT, Settings
 from core.errors import (
+    MAX_REPORTED_PROBLEMS,
     ConfigurationError,
     EndpointUnreachableError,
+    EvaluationFailed,
     GenerationError,
     InvalidRequestError,
     OutputValidationError,
-)
-from core.evaluation import (
-    INPUT_COLUMNS,
-    MAX_CELL_CHARS,
-    MAX_FILE_BYTES,
-    MAX_REPORTED_PROBLEMS,
-    MAX_ROWS,
-    RESULT_COLUMNS,
-    EvaluationFailed,
-    Progress,
-    QuestionRow,
     QuestionSetError,
     ResultsFileError,
     column_letter,
-    compare_runs,
-    format_summary,
+)
+from core.evaluation.question_sets import (
+    INPUT_COLUMNS,
+    MAX_CELL_CHARS,
+    MAX_FILE_BYTES,
+    MAX_ROWS,
+    QuestionRow,
     load_question_set,
+)
+from core.evaluation.runner import Progress, run_evaluation
+from core.evaluation.scored_rows import score_row
+from core.evaluation.summary import format_summary, summarize
+from core.evaluation.table import (
+    RESULT_COLUMNS,
+    compare_runs,
     load_results,
     neutralize_formula,
     restore_formula,
     results_frame,
-    run_evaluation,
-    score_row,
-    summarize,
     write_results_csv,
     write_results_json,
 )

@@ -16,7 +16,8 @@ from embedding_server import embedding_server, letter_vector
 from fault_server import refused_port
 
 from core.config import Settings
-from core.evaluation import load_question_set, run_evaluation
+from core.evaluation.question_sets import load_question_set
+from core.evaluation.runner import run_evaluation
 from core.generation.service import TextGenService
 from core.retrieval import MAX_PASSAGES, ScriptureRetriever, get_retriever
 from core.retrieval.ranking import BM25, EmbeddingReranker, find_passages

@@ -16,10 +16,11 @@ import pytest
 from fault_server import FaultServer, Ok
 
 from core.config import Settings
-from core.evaluation import load_results, summarize
 from core.evaluation.cli import main
 from core.evaluation.review_items import review_citations
+from core.evaluation.summary import summarize
 from core.evaluation.sweep import AnswerFigures
+from core.evaluation.table import load_results
 from core.generation.service import TextGenService
 from core.scoring.citations import (
     MISQUOTE_SIMILARITY,

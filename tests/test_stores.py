@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from core.stores.feedback import Feedback, FeedbackStore, append_to_question_set
+from core.evaluation.question_sets import append_to_question_set
+from core.stores.feedback import Feedback, FeedbackStore
 from core.stores.reviews import EARLIER_REVIEWER, AnswerReview, ReviewStore, answer_key
 
 REPO = Path(__file__).resolve().parent.parent

@@ -11,12 +11,12 @@ from model_probe import forward_passes, wait_until_idle
 
 from core import GenerationError, GenerationResult, InvalidRequestError
 from core.config import Settings, env_lines
+from core.evaluation.question_sets import sample_questions
 from core.evaluation.sweep import (
     AnswerFigures,
     iter_compare,
     run_compare,
     run_sweep,
-    sample_questions,
     sweep_params,
     sweep_values,
 )

@@ -6,13 +6,13 @@ import threading
 from collections.abc import Iterator, Mapping
 
 import gradio as gr
-import pandas as pd
 
 from core import GenerationError, StreamInterruptedError, get_textgen_service
+from core.evaluation.question_sets import append_to_question_set, load_question_set
 from core.generation.prompting import DEFAULT_SYSTEM_PROMPT
 from core.generation.types import GenerationResult
 from core.retrieval import MAX_PASSAGES, Passage, get_retriever
-from core.stores.feedback import Feedback, FeedbackStore, append_to_question_set
+from core.stores.feedback import Feedback, FeedbackStore
 from ui.common.citations import citations_markdown, passages_markdown
 from ui.common.presets import Sampling
 from ui.common.sets import EVAL_SETS
@@ -27,8 +27,7 @@ def example_questions() -> list[str]:
     """A couple of questions from each shipped question set."""
     questions: list[str] = []
     for path in sorted(EVAL_SETS.glob("*.csv")):
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        questions += frame["question"].head(EXAMPLES_PER_SET).tolist()
+        questions += [row.question for row in load_question_set(path).rows[:EXAMPLES_PER_SET]]
     return questions
 
 

@@ -7,16 +7,17 @@ citation figures mean the same as the Chat tab's flags and the Evaluate tab's sc
 from __future__ import annotations
 
 import json
-import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import gradio as gr
 import pandas as pd
 
 from core import GenerationError, GenerationResult, get_textgen_service
+from core.background import Background
 from core.config import env_lines
+from core.evaluation.question_sets import sample_questions
 from core.evaluation.sweep import (
     DEFAULT_SWEEP_RANGES,
     SWEEP_PARAMETERS,
@@ -24,7 +25,6 @@ from core.evaluation.sweep import (
     SweepPoint,
     iter_compare,
     run_sweep,
-    sample_questions,
     sweep_values,
 )
 from core.generation.prompting import DEFAULT_SYSTEM_PROMPT
@@ -204,32 +204,20 @@ def sweep(
     except (GenerationError, OSError) as error:
         raise gr.Error(getattr(error, "message", str(error)), print_exception=False) from error
     base = column_sampling(*values, seed, stop).as_params()  # type: ignore[arg-type]
-    arrived: queue.Queue[SweepPoint | BaseException | None] = queue.Queue()
-    cancel = threading.Event()
+    def work(emit: Callable[[SweepPoint], None], cancel: threading.Event) -> None:
+        run_sweep(
+            service, sample, parameter, points_to_try, base, mode=mode, system_prompt=system_prompt or None,
+            on_progress=lambda done, total, point: emit(point), cancel=cancel,
+        )
 
-    def work() -> None:
-        try:
-            run_sweep(
-                service, sample, parameter, points_to_try, base, mode=mode, system_prompt=system_prompt or None,
-                on_progress=lambda done, total, point: arrived.put(point), cancel=cancel,
-            )
-            arrived.put(None)
-        except BaseException as error:  # shown to the person by the handler's thread
-            arrived.put(error)
-
-    threading.Thread(target=work, name="tune-sweep", daemon=True).start()
     points: list[SweepPoint] = []
+    yield _sweep_outputs(points, parameter, len(points_to_try), len(sample))
     try:
-        yield _sweep_outputs(points, parameter, len(points_to_try), len(sample))
-        while (item := arrived.get()) is not None:
-            if isinstance(item, GenerationError):
-                raise gr.Error(item.message, print_exception=False)
-            if isinstance(item, BaseException):
-                raise item
-            points.append(item)
+        for point in Background(work, name="tune-sweep"):
+            points.append(point)
             yield _sweep_outputs(points, parameter, len(points_to_try), len(sample))
-    finally:
-        cancel.set()
+    except GenerationError as error:
+        raise gr.Error(error.message, print_exception=False) from error
 
 
 def _sweep_outputs(points: list[SweepPoint], parameter: str, total: int, questions: int) -> tuple[str, gr.LinePlot, gr.LinePlot, pd.DataFrame]:

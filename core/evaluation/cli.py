@@ -26,25 +26,21 @@ import pandas as pd
 from tqdm import tqdm
 
 from core.config import HARD_OUTPUT_TOKEN_LIMIT
-from core.errors import ConfigurationError, GenerationError, InvalidRequestError
-from core.evaluation import (
-    DEFAULT_SYSTEM_PROMPT,
+from core.errors import (
+    ConfigurationError,
     EvaluationFailed,
     EvaluationInterrupted,
-    EvaluationRun,
-    Progress,
+    GenerationError,
+    InvalidRequestError,
     QuestionSetError,
     ResultsFileError,
-    Summary,
-    format_summary,
-    load_question_set,
-    results_frame,
-    run_evaluation,
-    summarize,
-    write_results_csv,
-    write_results_json,
 )
+from core.evaluation.question_sets import load_question_set
 from core.evaluation.review_items import reviewed_citations
+from core.evaluation.runner import EvaluationRun, Progress, run_evaluation
+from core.evaluation.summary import Summary, format_summary, summarize
+from core.evaluation.table import results_frame, write_results_csv, write_results_json
+from core.generation.prompting import DEFAULT_SYSTEM_PROMPT
 from core.generation.service import TextGenService, get_textgen_service
 from core.retrieval import MAX_PASSAGES
 from core.stores.reviews import ReviewStore

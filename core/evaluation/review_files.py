@@ -14,7 +14,9 @@ from dataclasses import asdict, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from core.evaluation import neutralize_formula, restore_formula
+from core.errors import ReviewFileError
+from core.evaluation.table import neutralize_formula, restore_formula
+from core.files import write_file_atomically
 from core.stores.reviews import RATINGS, ReviewRecord, clean_reviewer, millis
 
 #: The columns of an export, in order.
@@ -49,12 +51,12 @@ def reviews_csv(records: Iterable[ReviewRecord]) -> str:
 
 
 def read_reviews(path: str | Path) -> list[ReviewRecord]:
-    """Records from a CSV or JSON-lines export; raises ``ValueError`` naming what is wrong."""
+    """Records from a CSV or JSON-lines export; raises :class:`~core.errors.ReviewFileError` naming what is wrong."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
-        raise ValueError(f"{path.name} is not UTF-8 text (byte {error.start}): export reviews as CSV or JSON lines.") from error
+        raise ReviewFileError(f"{path.name} is not UTF-8 text (byte {error.start}): export reviews as CSV or JSON lines.") from error
     if path.suffix.lower() in (".jsonl", ".json"):
         rows = _json_rows(path.name, text)
     else:
@@ -70,9 +72,9 @@ def _json_rows(name: str, text: str) -> list[tuple[str, dict[str, object]]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as error:
-            raise ValueError(f"{name}, line {number}: not JSON ({error.msg}).") from error
+            raise ReviewFileError(f"{name}, line {number}: not JSON ({error.msg}).") from error
         if not isinstance(row, dict):
-            raise ValueError(f"{name}, line {number}: each line must be one review, a JSON object.")
+            raise ReviewFileError(f"{name}, line {number}: each line must be one review, a JSON object.")
         rows.append((f"line {number}", row))
     return rows
 
@@ -81,7 +83,7 @@ def _csv_rows(name: str, text: str) -> list[tuple[str, dict[str, object]]]:
     reader = csv.DictReader(io.StringIO(text))
     missing = [column for column in _REQUIRED if column not in (reader.fieldnames or [])]
     if missing:
-        raise ValueError(f"{name} has no column {', '.join(missing)}: it is not a reviews export.")
+        raise ReviewFileError(f"{name} has no column {', '.join(missing)}: it is not a reviews export.")
     rows = []
     for number, row in enumerate(reader, start=2):
         rows.append((f"row {number}", {k: restore_formula(v) if isinstance(v, str) else v for k, v in row.items()}))
@@ -89,8 +91,8 @@ def _csv_rows(name: str, text: str) -> list[tuple[str, dict[str, object]]]:
 
 
 def _record(name: str, where: str, row: dict[str, object]) -> ReviewRecord:
-    def fail(column: str, problem: str) -> ValueError:
-        return ValueError(f"{name}, {where}, column {column}: {problem}")
+    def fail(column: str, problem: str) -> ReviewFileError:
+        return ReviewFileError(f"{name}, {where}, column {column}: {problem}")
 
     for column in _REQUIRED:
         if not str(row.get(column) or "").strip():
@@ -135,8 +137,6 @@ def write_exports(records: Sequence[ReviewRecord], folder: Path, stem: str) -> t
     paths = []
     for suffix, text in ((".csv", reviews_csv(records)), (".jsonl", reviews_jsonl(records))):
         path = folder / f"{stem}{suffix}"
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(text, encoding="utf-8")
-        temporary.replace(path)
+        write_file_atomically(path, lambda handle, text=text: handle.write(text))
         paths.append(path)
     return paths[0], paths[1]

@@ -7,15 +7,12 @@ developer tunes by mean the same as the Chat tab's flags and the evaluation's sc
 
 from __future__ import annotations
 
-import os
-import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import fmean
 
-import pandas as pd
-
+from core.background import Background, Work
 from core.config import Mode
 from core.errors import GenerationError, InvalidRequestError, StreamInterruptedError
 from core.generation.params import resolve_params
@@ -106,12 +103,6 @@ class CompareUpdate:
         return self.result is not None or self.error is not None
 
 
-@dataclass(frozen=True)
-class _ColumnEnded:
-    index: int
-    failure: BaseException | None = None  # a bug, not a GenerationError: re-raised by the consumer
-
-
 def iter_compare(
     service: TextGenService,
     prompt: str,
@@ -132,40 +123,20 @@ def iter_compare(
         for index, params in enumerate(settings):
             yield from _stream_column(service, index, prompt, params, system_prompt, mode)
         return
-    updates: queue.Queue[CompareUpdate | _ColumnEnded] = queue.Queue()
-    stop = threading.Event()
+    def answer(index: int, params: Mapping[str, object]) -> Work[CompareUpdate, None]:
+        def work(emit: Callable[[CompareUpdate], None], cancel: threading.Event) -> None:
+            column = _stream_column(service, index, prompt, params, system_prompt, mode)
+            try:
+                for update in column:
+                    if cancel.is_set():
+                        break
+                    emit(update)
+            finally:
+                column.close()  # stops the backend's stream when this column was abandoned
 
-    def answer(index: int, params: Mapping[str, object]) -> None:
-        failure: BaseException | None = None
-        column = _stream_column(service, index, prompt, params, system_prompt, mode)
-        try:
-            for update in column:
-                if stop.is_set():
-                    break
-                updates.put(update)
-        except BaseException as error:  # handed to the consumer's thread, which re-raises it
-            failure = error
-        finally:
-            column.close()  # stops the backend's stream when this column was abandoned
-            updates.put(_ColumnEnded(index, failure))
+        return work
 
-    threads = [
-        threading.Thread(target=answer, args=(i, p), name=f"compare-{i}", daemon=True) for i, p in enumerate(settings)
-    ]
-    for thread in threads:
-        thread.start()
-    running = len(threads)
-    try:
-        while running:
-            item = updates.get()
-            if isinstance(item, _ColumnEnded):
-                running -= 1
-                if item.failure is not None:
-                    raise item.failure
-                continue
-            yield item
-    finally:
-        stop.set()
+    yield from Background(*(answer(i, p) for i, p in enumerate(settings)), name="compare")
 
 
 def _stream_column(
@@ -319,24 +290,6 @@ def run_sweep(
         if on_progress is not None:
             on_progress(len(points), len(per_value), points[-1])
     return points
-
-
-def sample_questions(path: str | os.PathLike[str], count: int) -> list[str]:
-    """``count`` questions spread evenly over a question set CSV (its ``question`` column).
-
-    Evenly spread rather than the first few, because the shipped sets are grouped by
-    category and the first four questions would all be about the same thing.
-    """
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if "question" not in frame.columns:
-        raise InvalidRequestError(f"{os.fspath(path)} has no 'question' column.")
-    questions = [q for q in frame["question"] if q.strip()]
-    if count < 1 or not questions:
-        return []
-    if count == 1 or count >= len(questions):
-        return questions[:count]
-    last = len(questions) - 1
-    return [questions[round(i * last / (count - 1))] for i in range(count)]
 
 
 def _check_parameter(parameter: str) -> None:

@@ -13,10 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import os
-import shutil
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -154,20 +150,3 @@ def conversion_folder(gguf: Path, cache_dir: Path) -> Path:
 
 def is_complete(folder: Path) -> bool:
     return (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
-
-
-def save_atomically(folder: Path, save: Callable[[Path], None]) -> None:
-    """Write into a temporary sibling folder, then rename it into place.
-
-    A start killed mid-conversion leaves no half-written folder that a later start would trust.
-    """
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-    try:
-        save(staging)
-        os.replace(staging, folder)
-    except OSError:
-        if not is_complete(folder):  # another process won the race only if its copy is whole
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)

@@ -11,14 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.files import write_folder_atomically
 from core.retrieval.bible_text import VERSIONS, BibleText
 
 if TYPE_CHECKING:
@@ -95,22 +93,7 @@ def load_or_build_index(cache_dir: Path, bible: BibleText, spec: IndexSpec, stem
             _log.warning("The retrieval index in %s could not be read (%s); building it again.", folder, error)
     index = build_index(bible, spec, stem)
     try:
-        _save(index, folder)
+        write_folder_atomically(folder, lambda staging: index.save(staging, show_progress=False), is_complete=Path.is_dir)
     except OSError as error:
         _log.warning("The retrieval index could not be saved in %s (%s); it is kept in memory only.", folder, error)
     return index
-
-
-def _save(index: bm25s.BM25, folder: Path) -> None:
-    """Write into a temporary sibling, then rename it into place: a reader never sees half an index."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
-        index.save(temporary, show_progress=False)
-        os.replace(temporary, folder)
-    except OSError:
-        if folder.is_dir():  # another process finished the same index first: theirs is as good
-            return
-        raise
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Feedback on chat answers (👍/👎) and questions sent to a question set, kept on disk.
+"""Feedback on chat answers (👍/👎), kept on disk.
 
 SQLite with one transaction per write: a crash or ``kill -9`` mid-save loses at most the
 feedback being saved, never what was saved before.
@@ -6,7 +6,6 @@ feedback being saved, never what was saved before.
 
 from __future__ import annotations
 
-import csv
 import json
 import sqlite3
 import threading
@@ -25,10 +24,6 @@ CREATE TABLE IF NOT EXISTS feedback (
     comment TEXT NOT NULL DEFAULT ''
 )
 """
-
-#: Columns of a question set written from the chat (see eval_sets/README.md).
-QUESTION_SET_COLUMNS = ("id", "question", "expected_references", "context", "category", "notes", "answer")
-
 
 @dataclass(frozen=True)
 class Feedback:
@@ -74,20 +69,3 @@ class FeedbackStore:
                 "SELECT question, answer, liked, settings, comment, created_at FROM feedback ORDER BY id"
             ).fetchall()
         return [Feedback(q, a, bool(liked), json.loads(s), c, t) for q, a, liked, s, c, t in rows]
-
-
-def append_to_question_set(path: Path, *, question: str, answer: str, notes: str = "", category: str = "from-chat") -> str:
-    """Add a doubted answer as an evaluation case; returns the new row's id.
-
-    The answer is kept in the ``answer`` column, so the evaluation scores it as it is.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new_file = not path.exists() or path.stat().st_size == 0
-    existing = 0 if new_file else sum(1 for _ in csv.DictReader(path.open(encoding="utf-8")))
-    row_id = f"chat-{existing + 1:03d}"
-    with path.open("a", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=QUESTION_SET_COLUMNS)
-        if new_file:
-            writer.writeheader()
-        writer.writerow({"id": row_id, "question": question, "answer": answer, "category": category, "notes": notes})
-    return row_id

@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-import queue
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
 from core import get_textgen_service
-from core.evaluation import (
-    EvaluationFailed,
-    EvaluationRun,
-    Progress,
-    QuestionSetError,
-    ResultsFileError,
-    compare_runs,
-    load_question_set,
-    load_results,
-    results_frame,
-    run_evaluation,
-    summarize,
-    write_results_csv,
-    write_results_json,
-)
-from core.evaluation.thresholds import Thresholds, check_thresholds
+from core.background import Background
+from core.errors import EvaluationFailed, QuestionSetError, ResultsFileError
+from core.evaluation.question_sets import load_question_set
+from core.evaluation.runner import EvaluationRun, Progress, run_evaluation
+from core.evaluation.scored_rows import ScoredRow
+from core.evaluation.summary import Thresholds, check_thresholds, summarize
+from core.evaluation.table import compare_runs, load_results, results_frame, write_results_csv, write_results_json
 from core.retrieval import MAX_PASSAGES
 from ui.common.presets import Sampling
 from ui.common.sets import shipped_sets
@@ -224,42 +214,33 @@ def run(
     params = sampling.as_params() if use_tab_settings else {
         "temperature": temperature, "top_p": top_p, "repetition_penalty": repetition_penalty, "max_new_tokens": int(max_new_tokens),
     }
-    cancel = _cancel_flags.setdefault(request.session_hash or "", threading.Event())
-    cancel.clear()
-    updates: queue.Queue[Progress] = queue.Queue()
-    outcome: dict[str, EvaluationRun | BaseException] = {}
+    def work(emit: Callable[[Progress], None], cancel: threading.Event) -> EvaluationRun:
+        return run_evaluation(
+            question_set, service=service_for(oauth_token), params=params, mode=mode, concurrency=int(concurrency),
+            limit=int(limit) if limit else None, on_progress=emit, cancel=cancel, ground=int(ground or 0),
+        )
 
-    def work() -> None:
-        try:
-            outcome["run"] = run_evaluation(
-                question_set, service=service_for(oauth_token), params=params, mode=mode, concurrency=int(concurrency),
-                limit=int(limit) if limit else None, on_progress=updates.put, cancel=cancel, ground=int(ground or 0),
-            )
-        except BaseException as error:  # handed to the UI thread, which shows it
-            outcome["error"] = error
-
-    worker = threading.Thread(target=work, name="evaluation-run", daemon=True)
-    worker.start()
-    finished: list = []
+    session = request.session_hash or ""
+    running = Background(work, name="evaluation-run")
+    _cancel_flags[session] = running.cancel
+    finished: list[ScoredRow] = []
     progress(0, desc="Starting…")
-    while worker.is_alive() or not updates.empty():
-        try:
-            update = updates.get(timeout=0.5)
-        except queue.Empty:
-            continue
-        finished.extend(update.finished)
-        progress(update.fraction, desc=_progress_text(update))
-        frame = results_frame(finished)
-        yield _progress_text(update), frame, table_view(frame, False, "", Thresholds())
-    error = outcome.get("error")
-    if isinstance(error, EvaluationFailed):
+    try:
+        for update in running:
+            finished.extend(update.finished)
+            progress(update.fraction, desc=_progress_text(update))
+            frame = results_frame(finished)
+            yield _progress_text(update), frame, table_view(frame, False, "", Thresholds())
+    except EvaluationFailed as error:
         frame = results_frame(error.run)
         yield f"⚠️ {error}", frame, table_view(frame, False, "", Thresholds())
         return
-    if error is not None:
-        raise gr.Error(f"The run could not start: {error}", print_exception=False)
-    done = outcome["run"]
-    assert isinstance(done, EvaluationRun)
+    except Exception as error:  # noqa: BLE001 (a setting or model that stops the run before its first row)
+        raise gr.Error(f"The run could not start: {getattr(error, 'message', error)}", print_exception=False) from error
+    finally:
+        if _cancel_flags.get(session) is running.cancel:
+            del _cancel_flags[session]
+    done = running.results[0]
     verb = "Cancelled" if done.status == "cancelled" else "Finished"
     frame = results_frame(done)
     yield f"{verb}: {len(done.rows)} of {done.total} rows in {done.duration_s:.0f} s.", frame, table_view(frame, False, "", Thresholds())

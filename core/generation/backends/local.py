@@ -26,10 +26,11 @@ from transformers import (
 
 from core.config import Settings
 from core.errors import GenerationError, ModelLoadError
+from core.files import write_folder_atomically
 from core.generation.backends import BackendInfo, UsageMeter
 from core.generation.backends.model_thread import ModelThread
 from core.generation.backends.quantized import Quantization, quantize_linear_layers
-from core.generation.model_files import ModelSource, conversion_folder, is_complete, resolve_source, save_atomically
+from core.generation.model_files import ModelSource, conversion_folder, is_complete, resolve_source
 from core.generation.params import ChatMessage, GenerationParams
 from core.generation.types import StreamEvent, TokenUsage
 
@@ -369,7 +370,7 @@ def _convert_gguf(gguf: Path, folder: Path) -> tuple[torch.nn.Module, object]:
         tokenizer.save_pretrained(staging)
 
     try:
-        save_atomically(folder, save)
+        write_folder_atomically(folder, save, is_complete=is_complete)
     except OSError as error:  # a read-only cache still leaves a working model, only a slower next start
         logger.warning("could not cache the converted model in %s: %s", folder, error)
     return model, tokenizer
