@@ -7,9 +7,8 @@ import os
 
 import gradio as gr
 
-from core import get_textgen_service
+from core import GenerationParams, get_textgen_service
 from ui.chat import build_chat_tab
-from ui.common.presets import factual
 from ui.evaluate.tab import build_evaluate_tab
 from ui.prometheus import mount_metrics
 from ui.status import build_status_panel
@@ -31,7 +30,7 @@ DELETE_CACHE = (3600, 3600)
 
 with gr.Blocks(title="Scribes TextGen Studio", delete_cache=DELETE_CACHE) as demo:
     gr.Markdown("# Scribes TextGen Studio\nTest, tune and evaluate answers to Bible and pastoral questions.")
-    sampling = gr.State(factual(get_textgen_service().settings))  # per browser session
+    sampling = gr.State(GenerationParams.configured(get_textgen_service().settings))  # per browser session
     mode = gr.State(None)  # None: the configured backend
     build_status_panel(mode)
     with gr.Tabs() as tabs:

@@ -1,7 +1,7 @@
 """7. Reference finding: exact verse sets on the notation corpus, ours against pythonbible.
 
 The corpus is the test corpus (``tests/reference_corpus.py``: hand-written cases and the
-SBL, Chicago and informal abbreviation lists). Ours is :func:`core.scripture.extract_citations`;
+SBL, Chicago and informal abbreviation lists). Ours is :func:`core.scoring.references.extract_citations`;
 a case is exact when the existing verses and the nonexistent parts reported are the
 expected ones. The baseline is plain ``pythonbible.get_references``, which cannot report
 nonexistent references (it drops them), so for it a case is exact when its verses are the

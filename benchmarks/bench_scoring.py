@@ -1,7 +1,7 @@
 """6. Scoring throughput: answers scored per second by the citation and repetition scorers.
 
 10,000 answers (a mix of realistic ones: citations, quotes, a loop, a nonexistent verse)
-through ``core.scoring.score_answer`` with expected references and context. Baseline: the
+through ``core.scoring.citations.score_answer`` with expected references and context. Baseline: the
 issue's target, 10,000 answers in 10 s (1,000 per second).
 
     .venv/bin/python benchmarks/bench_scoring.py

@@ -3,7 +3,7 @@
 Importing this package loads no model and does not import torch; the first generation does.
 """
 
-from core.config import HARD_OUTPUT_TOKEN_LIMIT, Settings
+from core.config import Settings
 from core.errors import (
     ConfigurationError,
     EndpointError,
@@ -14,7 +14,7 @@ from core.errors import (
     OutputValidationError,
     StreamInterruptedError,
 )
-from core.generation.params import ChatMessage, GenerationParams
+from core.generation.params import HARD_OUTPUT_TOKEN_LIMIT, ChatMessage, GenerationParams
 from core.generation.service import TextGenService, get_textgen_service, reset_textgen_service
 from core.generation.types import GenerationResult, StreamUpdate, TruncationReport, ValidationReport
 

@@ -17,9 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 from dotenv import dotenv_values
 
 from core.errors import ConfigurationError
-
-#: No answer may exceed this many output tokens, whatever a caller or the environment asks.
-HARD_OUTPUT_TOKEN_LIMIT = 400
+from core.generation.params import PARAMETERS, SAMPLING_PARAMETERS, allowed_range
 
 #: The spec's default API model. Local mode ignores it and runs ``HF_LOCAL_MODEL``.
 DEFAULT_API_MODEL = "meta-llama/Llama-2-7b-chat-hf"
@@ -48,10 +46,11 @@ class Settings:
     local_dtype: Precision = "auto"
     local_quantization: QuantizationRequest = "auto"
     timeout_s: float = 60.0
-    temperature: float = 0.2
-    max_output_tokens: int = HARD_OUTPUT_TOKEN_LIMIT
-    top_p: float = 0.9
-    repetition_penalty: float = 1.1
+    # the service's sampling defaults: see core.generation.params.SAMPLING_PARAMETERS
+    temperature: float = PARAMETERS["temperature"].default  # type: ignore[assignment]
+    max_output_tokens: int = PARAMETERS["max_new_tokens"].default  # type: ignore[assignment]
+    top_p: float = PARAMETERS["top_p"].default  # type: ignore[assignment]
+    repetition_penalty: float = PARAMETERS["repetition_penalty"].default  # type: ignore[assignment]
     context_window: int = 2048
     retry_attempts: int = 3
     retry_backoff_s: float = 2.0
@@ -131,7 +130,7 @@ def _bool(name: str, raw: str) -> bool | None:
 
 def _number(kind: type, low: float, high: float, *, low_open: bool = False) -> Callable[[str, str], object]:
     def parse(name: str, raw: str) -> object:
-        allowed = f"{'more than' if low_open else 'from'} {low:g} {'up ' if low_open else ''}to {high:g}"
+        allowed = allowed_range(low, high, low_open=low_open)
         try:
             value = kind(raw.strip())
         except ValueError:
@@ -180,10 +179,11 @@ _VARIABLES: tuple[_Var, ...] = (
     _Var(("HF_LOCAL_DTYPE",), "local_dtype", _choice("auto", "float32", "bfloat16", "float16")),
     _Var(("HF_LOCAL_QUANTIZATION",), "local_quantization", _choice("auto", "none", "int4", "int8")),
     _Var(("HF_GENERATION_TIMEOUT",), "timeout_s", _number(float, 1, 600)),
-    _Var(("HF_GENERATION_TEMPERATURE",), "temperature", _number(float, 0, 2)),
-    _Var(("ASSISTANT_MAX_OUTPUT_TOKENS",), "max_output_tokens", _number(int, 1, HARD_OUTPUT_TOKEN_LIMIT)),
-    _Var(("ASSISTANT_MODEL_TOP_P",), "top_p", _number(float, 0, 1, low_open=True)),
-    _Var(("ASSISTANT_MODEL_REPETITION_PENALTY", "ASSISTANT_MODEL_REPITION_PENALTY"), "repetition_penalty", _number(float, 1, 2)),
+    *(
+        _Var(p.env, p.setting, _number(p.kind, p.low, p.high, low_open=p.low_open))
+        for p in SAMPLING_PARAMETERS
+        if p.env and p.setting
+    ),
     _Var(("ASSISTANT_MODEL_CONTEXT_WINDOW",), "context_window", _number(int, 256, 131072)),
     _Var(("HF_RETRY_ATTEMPTS",), "retry_attempts", _number(int, 1, 10)),
     _Var(("HF_RETRY_BACKOFF",), "retry_backoff_s", _number(float, 0, 60)),
@@ -212,24 +212,15 @@ def _parse(values: Mapping[str, str]) -> dict[str, object]:
     return parsed
 
 
-#: Generation parameters that an environment variable makes the service's default.
-_DEFAULT_SETTING_FIELDS = {
-    "temperature": "temperature",
-    "top_p": "top_p",
-    "repetition_penalty": "repetition_penalty",
-    "max_new_tokens": "max_output_tokens",
-}
-
-
 def env_lines(params: Mapping[str, object]) -> list[str]:
     """``.env`` lines that make these generation parameters the service's defaults.
 
     Only the parameters that have a variable are written (top_k, seed and stop sequences
     are per request), so the lines can be pasted into a Space's settings as they are.
     """
-    names = {var.field_name: var.names[0] for var in _VARIABLES}
-    return [
-        f"{names[field_name]}={params[param]:g}" if isinstance(params[param], float) else f"{names[field_name]}={params[param]}"
-        for param, field_name in _DEFAULT_SETTING_FIELDS.items()
-        if params.get(param) is not None
-    ]
+    lines = []
+    for parameter in SAMPLING_PARAMETERS:
+        value = params.get(parameter.name)
+        if parameter.env and value is not None:
+            lines.append(f"{parameter.env[0]}={value:g}" if isinstance(value, float) else f"{parameter.env[0]}={value}")
+    return lines

@@ -37,8 +37,9 @@ from fault_server import (  # pytest puts tests/ on sys.path, as conftest's open
     refused_port,
 )
 
-from core.config import HARD_OUTPUT_TOKEN_LIMIT, Settings
+from core.config import Settings
 from core.errors import EndpointError, EndpointUnreachableError, GenerationError, StreamInterruptedError
+from core.generation.params import HARD_OUTPUT_TOKEN_LIMIT
 from core.generation.service import TextGenService
 from core.generation.types import GenerationResult
 

@@ -75,7 +75,7 @@ def _use_greedy_short_answers(page: Page, tokens: int) -> None:
     """Tune's column A to greedy decoding and ``tokens`` new tokens, then "Use in Chat"."""
     page.get_by_role("tab", name="Tune").click()
     _set_slider(page, "#tune-temperature-A", 0)
-    _set_slider(page, "#tune-max-tokens-A", tokens)
+    _set_slider(page, "#tune-max_new_tokens-A", tokens)
     page.locator("#tune-use-A").click()
     expect(page.locator("#chat-question textarea")).to_be_visible()
 
@@ -153,7 +153,7 @@ def test_a_developer_moves_a_slider_and_compares_two_settings(page: Page) -> Non
     page.get_by_text("Parameters sent").first.click()
     expect(page.locator("#tune-sent-A")).to_contain_text('"temperature": 0.55', timeout=60_000)
     for column in "AB":
-        _set_slider(page, f"#tune-max-tokens-{column}", 32)
+        _set_slider(page, f"#tune-max_new_tokens-{column}", 32)
     page.locator("#tune-compare-run").click()
     for column in "AB":
         expect(page.locator(f"#tune-figures-{column}")).to_contain_text("tokens/s", timeout=ANSWER_TIMEOUT_MS)

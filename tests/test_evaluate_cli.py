@@ -179,8 +179,8 @@ def test_bad_input_exits_with_2_and_one_plain_message(tmp_path: Path) -> None:
             "'Ephesians 2:88' does not exist: verse 88 is past the end of Ephesians 2, which has 22 verses.",
             id="bad-reference",
         ),
-        pytest.param(b"question\nWhat is grace?\n", ["--temperature", "5"], "error: temperature=5.0 is out of range. Allowed: 0 to 2.", id="temperature"),
-        pytest.param(b"question\nWhat is grace?\n", ["--top-p", "0"], "error: top_p=0 would allow no token at all. Allowed: more than 0 up to 1.", id="top-p"),
+        pytest.param(b"question\nWhat is grace?\n", ["--temperature", "5"], "error: temperature=5.0 is out of range. Allowed: from 0 to 2.", id="temperature"),
+        pytest.param(b"question\nWhat is grace?\n", ["--top-p", "0"], "error: top_p=0.0 would allow no token at all. Allowed: more than 0 up to 1.", id="top-p"),
         pytest.param(
             b"question\nWhat is grace?\n", ["--mode", "api"],
             "error: API mode is not available here (available: local). API mode needs HF_TOKEN or HF_BASE_URL.",

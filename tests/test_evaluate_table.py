@@ -10,7 +10,7 @@ from core.evaluation.question_sets import QuestionRow
 from core.evaluation.scored_rows import score_row
 from core.evaluation.summary import Thresholds
 from core.evaluation.table import results_frame
-from ui.evaluate.tab import TABLE_COLUMNS, row_details, table_view
+from ui.evaluate.views import TABLE_COLUMNS, row_details, table_view
 
 
 def _frame() -> pd.DataFrame:

@@ -22,7 +22,7 @@ import huggingface_hub.constants
 import pandas as pd
 import pytest
 
-from core.config import HARD_OUTPUT_TOKEN_LIMIT, Settings
+from core.config import Settings
 from core.errors import (
     MAX_REPORTED_PROBLEMS,
     ConfigurationError,
@@ -56,7 +56,7 @@ from core.evaluation.table import (
     write_results_csv,
     write_results_json,
 )
-from core.generation.params import GenerationParams
+from core.generation.params import HARD_OUTPUT_TOKEN_LIMIT, GenerationParams
 from core.generation.service import TextGenService
 from core.generation.types import GenerationResult, ValidationReport
 from core.retrieval import get_retriever
@@ -432,8 +432,8 @@ def test_a_crash_keeps_the_finished_rows_in_the_run_and_the_checkpoint(offline_s
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"params": {"temperature": 5.0}}, InvalidRequestError, "temperature=5.0 is out of range. Allowed: 0 to 2."),
-        ({"params": {"max_new_tokens": 0}}, InvalidRequestError, "max_new_tokens=0 must be at least 1."),
+        ({"params": {"temperature": 5.0}}, InvalidRequestError, "temperature=5.0 is out of range. Allowed: from 0 to 2."),
+        ({"params": {"max_new_tokens": 0}}, InvalidRequestError, "max_new_tokens=0 is out of range. Allowed: from 1 to 400."),
         ({"concurrency": 0}, ValueError, "concurrency must be a whole number of at least 1, not 0."),
         ({"batch_size": 0}, ValueError, "batch_size must be a whole number of at least 1, not 0."),
         ({"limit": -1}, ValueError, "limit must be a whole number of at least 1, not -1."),

@@ -49,6 +49,16 @@ def test_streaming_yields_pieces_that_add_up_to_the_result(fresh_local_service: 
     assert "".join(pieces) == result.text == updates[-1].text
 
 
+def test_showing_the_parameters_sent_loads_no_model(local_settings: Settings, local_service: TextGenService) -> None:
+    """The Tune tab asks at every slider move; before any answer, that must not load the model."""
+    cold = TextGenService(local_settings)
+    asked = {"temperature": 0.7, "top_k": 40, "max_new_tokens": 1000, "seed": 3}
+    shown = cold.sent_parameters(**asked)
+    assert not cold.is_loaded("local")
+    assert shown == {"max_new_tokens": 400, "do_sample": True, "temperature": 0.7, "top_p": 0.9, "top_k": 40, "repetition_penalty": 1.1, "seed": 3}
+    assert local_service.is_loaded("local") and local_service.sent_parameters(**asked) == shown  # what the loaded model gets
+
+
 def test_a_request_for_1000_tokens_is_clamped_to_400_and_logged(
     fresh_local_service: TextGenService, caplog: pytest.LogCaptureFixture
 ) -> None:

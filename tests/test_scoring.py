@@ -22,17 +22,8 @@ from core.evaluation.summary import summarize
 from core.evaluation.sweep import AnswerFigures
 from core.evaluation.table import load_results
 from core.generation.service import TextGenService
-from core.scoring.citations import (
-    MISQUOTE_SIMILARITY,
-    QUOTE_NEAR_CHARS,
-    AnswerScore,
-    Misquote,
-    classify_citation,
-    find_quotes,
-    in_context,
-    quote_similarity,
-    score_answer,
-)
+from core.scoring.citations import AnswerScore, classify_citation, in_context, score_answer
+from core.scoring.quotes import MISQUOTE_SIMILARITY, QUOTE_NEAR_CHARS, Misquote, find_quotes, quote_similarity
 from core.scoring.references import citation_text, extract_citations, parse_reference, parse_reference_list
 from core.scoring.repetition import is_degenerate, repetition_stats
 from ui.common.citations import answer_citations, citations_markdown

@@ -7,14 +7,13 @@ from collections.abc import Iterator, Mapping
 
 import gradio as gr
 
-from core import GenerationError, StreamInterruptedError, get_textgen_service
+from core import GenerationError, GenerationParams, StreamInterruptedError, get_textgen_service
 from core.evaluation.question_sets import append_to_question_set, load_question_set
 from core.generation.prompting import DEFAULT_SYSTEM_PROMPT
 from core.generation.types import GenerationResult
 from core.retrieval import MAX_PASSAGES, Passage, get_retriever
-from core.stores.feedback import Feedback, FeedbackStore
+from core.stores.feedback import Feedback, feedback_store
 from ui.common.citations import citations_markdown, passages_markdown
-from ui.common.presets import Sampling
 from ui.common.sets import EVAL_SETS
 from ui.common.visitor import service_for
 
@@ -95,7 +94,7 @@ def respond(
     context: str,
     ground: bool,
     passage_count: float | None,
-    sampling: Sampling,
+    sampling: GenerationParams,
     mode: str | None,
     oauth_token: gr.OAuthToken | None = None,
 ) -> Iterator[tuple[str, str, str]]:
@@ -113,7 +112,7 @@ def respond(
     try:
         stream = service_for(oauth_token).stream_chat(
             messages, system_prompt=system_prompt or None, context=given, retrieved=[p.as_context() for p in found], mode=mode,
-            **sampling.as_params(),
+            **sampling.overrides(),
         )
         for update in stream:
             if update.result is None:
@@ -132,15 +131,15 @@ def _exchange(history: list[dict], index: int) -> tuple[str, str]:
     return question, message_text(history[index])
 
 
-def save_feedback(data: gr.LikeData, history: list[dict], sampling: Sampling, system_prompt: str, mode: str | None) -> None:
+def save_feedback(data: gr.LikeData, history: list[dict], sampling: GenerationParams, system_prompt: str, mode: str | None) -> None:
     """👍/👎 on an answer, stored with its question and the settings that produced it."""
     if data.liked is None or not history:
         return
     index = data.index if isinstance(data.index, int) else data.index[0]
     question, answer = _exchange(history, index)
     service = get_textgen_service()
-    settings = {**sampling.as_params(), "system_prompt": system_prompt, "mode": mode or service.settings.mode, "model": service.get_model_info()["model_name"]}
-    FeedbackStore(service.settings.data_dir).add(Feedback(question, answer, bool(data.liked), settings))
+    settings = {**sampling.overrides(), "system_prompt": system_prompt, "mode": mode or service.settings.mode, "model": service.get_model_info()["model_name"]}
+    feedback_store(service.settings.data_dir).add(Feedback(question, answer, bool(data.liked), settings))
     gr.Info("Thanks: your feedback is saved.")
 
 
@@ -190,7 +189,8 @@ def build_chat_tab(sampling: gr.State, mode: gr.State) -> None:
         with gr.Accordion("Doubt an answer? Add it to a question set", open=False):
             notes = gr.Textbox(label="What is wrong with it (optional)", lines=2)
             add = gr.Button("Add the last answer to a question set")
-    chatbot.like(save_feedback, [chatbot, sampling, system_prompt, mode], None, api_visibility="private")
-    add.click(add_to_question_set, [chatbot, notes], notes, api_visibility="private")
+    chatbot.like(save_feedback, outputs=None, api_visibility="private",
+                 inputs_kwargs={"history": chatbot, "sampling": sampling, "system_prompt": system_prompt, "mode": mode})
+    add.click(add_to_question_set, outputs=notes, inputs_kwargs={"history": chatbot, "notes": notes}, api_visibility="private")
     ground.change(warm_retriever, ground, None, api_visibility="private", show_progress="hidden")
     sampling.change(lambda s: f"Sampling: {s.describe()}", sampling, sampling_note, api_visibility="private")

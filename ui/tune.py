@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import gradio as gr
 import pandas as pd
 
-from core import GenerationError, GenerationResult, get_textgen_service
+from core import GenerationError, GenerationParams, GenerationResult, get_textgen_service
 from core.background import Background
 from core.config import env_lines
 from core.evaluation.question_sets import sample_questions
@@ -29,7 +29,8 @@ from core.evaluation.sweep import (
 )
 from core.generation.prompting import DEFAULT_SYSTEM_PROMPT
 from ui.common.citations import misquote_warning
-from ui.common.presets import Sampling, presets
+from ui.common.presets import presets
+from ui.common.sampling import SLIDER_PARAMETERS, SamplingSliders, params_from, slider_values
 from ui.common.sets import EVAL_SETS, shipped_sets
 from ui.common.visitor import service_for
 
@@ -43,54 +44,38 @@ DEFAULT_SWEEP_STEPS = 4
 STARTING_PRESETS = ("Factual", "Balanced", "Creative", "Greedy (deterministic)")
 
 
+#: Each column's sliders reach the compare and sweep handlers under its own prefix.
+COLUMN_PREFIXES = tuple(f"{name.lower()}_" for name in COLUMN_NAMES)
+
+
 @dataclass(frozen=True)
 class _Column:
     """The controls and outputs of one settings column."""
 
     box: gr.Column
     preset: gr.Dropdown
-    temperature: gr.Slider
-    top_p: gr.Slider
-    top_k: gr.Slider
-    repetition_penalty: gr.Slider
-    max_new_tokens: gr.Slider
+    sliders: SamplingSliders
     answer: gr.Textbox
     figures: gr.Markdown
     sent: gr.Code
     use_in_chat: gr.Button
     export: gr.Button
 
-    @property
-    def sliders(self) -> list[gr.Slider]:
-        return [self.temperature, self.top_p, self.top_k, self.repetition_penalty, self.max_new_tokens]
+
+def column_params(values: Mapping[str, object], seed: float | None, stop: str, prefix: str = "") -> GenerationParams:
+    """One column's settings from its sliders (by name), the seed (blank: none) and stop sequences (one per line)."""
+    return params_from(values, GenerationParams(), SLIDER_PARAMETERS, prefix=prefix, seed=seed, stop=stop or "")
 
 
-def column_sampling(
-    temperature: float, top_p: float, top_k: float, repetition_penalty: float, max_new_tokens: float, seed: float | None, stop: str
-) -> Sampling:
-    """One column's controls as :class:`Sampling`; top_k 0 means off, a blank seed means none."""
-    return Sampling(
-        temperature=float(temperature),
-        top_p=float(top_p),
-        repetition_penalty=float(repetition_penalty),
-        max_new_tokens=int(max_new_tokens),
-        top_k=int(top_k) or None,
-        seed=None if seed is None else int(seed),
-        stop=tuple(line for line in (stop or "").splitlines() if line),
-    )
+def preset_values(name: str) -> list[float]:
+    """The slider values of a preset, in the sliders' order."""
+    return slider_values(presets(get_textgen_service().settings)[name])
 
 
-def preset_values(name: str) -> tuple[float, float, int, float, int]:
-    """The slider values of a preset: temperature, top_p, top_k, repetition penalty, max tokens."""
-    chosen = presets(get_textgen_service().settings)[name]
-    return chosen.temperature, chosen.top_p, chosen.top_k or 0, chosen.repetition_penalty, chosen.max_new_tokens
-
-
-def sent_parameters(mode: str | None, oauth_token: gr.OAuthToken | None, *values: object) -> str:
-    """The parameters exactly as the backend will send them, as JSON."""
-    sampling = column_sampling(*values)  # type: ignore[arg-type]
+def sent_parameters(mode: str | None, seed: float | None, stop: str, oauth_token: gr.OAuthToken | None = None, **sliders: float) -> str:
+    """The parameters exactly as the backend will send them, as JSON (never loads a model to say so)."""
     try:
-        sent = service_for(oauth_token).sent_parameters(mode=mode, **sampling.as_params())
+        sent = service_for(oauth_token).sent_parameters(mode=mode, **column_params(sliders, seed, stop).overrides())
     except GenerationError as error:
         return json.dumps({"error": error.message}, indent=2)
     return json.dumps(sent, indent=2, default=str)
@@ -119,18 +104,17 @@ def figures_markdown(result: GenerationResult | None, error: GenerationError | N
 
 def compare(
     count: float, prompt: str, system_prompt: str, seed: float | None, stop: str, mode: str | None,
-    oauth_token: gr.OAuthToken | None, *values: float,
+    oauth_token: gr.OAuthToken | None = None, **sliders: float,
 ) -> Iterator[list[str]]:
     """Answer the prompt under the first ``count`` columns' settings; stream every column.
 
-    Gradio fills ``oauth_token`` in by its type, at its place among the inputs.
+    ``sliders`` are every column's, under :data:`COLUMN_PREFIXES`; Gradio fills
+    ``oauth_token`` in by its type.
     """
     if not prompt or not prompt.strip():
         raise gr.Error("Type a prompt to compare the settings on.", print_exception=False)
     count = int(count)
-    settings = [
-        column_sampling(*values[i * 5 : i * 5 + 5], seed, stop).as_params() for i in range(count)  # type: ignore[arg-type]
-    ]
+    settings = [column_params(sliders, seed, stop, COLUMN_PREFIXES[i]).overrides() for i in range(count)]
     answers = [""] * MAX_COLUMNS
     figures = ["_Waiting…_" if i < count else "" for i in range(MAX_COLUMNS)]
     yield answers + figures
@@ -143,17 +127,17 @@ def compare(
         raise gr.Error(error.message, print_exception=False) from error
 
 
-def use_in_chat(seed: float | None, stop: str, *values: float) -> tuple[Sampling, gr.Tabs]:
+def use_in_chat(seed: float | None, stop: str, **sliders: float) -> tuple[GenerationParams, gr.Tabs]:
     """Make a column's settings the Chat tab's (for this browser session) and go there."""
-    sampling = column_sampling(*values, seed, stop)  # type: ignore[arg-type]
+    sampling = column_params(sliders, seed, stop)
     gr.Info(f"The Chat tab now answers with: {sampling.describe()}.")
     return sampling, gr.Tabs(selected="chat")
 
 
-def export_env(seed: float | None, stop: str, *values: float) -> str:
+def export_env(seed: float | None, stop: str, **sliders: float) -> str:
     """The ``.env`` lines that make a column's settings the app's defaults."""
-    sampling = column_sampling(*values, seed, stop)  # type: ignore[arg-type]
-    lines = ["# Paste into .env or the Space's variables: these become the defaults.", *env_lines(sampling.as_params())]
+    sampling = column_params(sliders, seed, stop)
+    lines = ["# Paste into .env or the Space's variables: these become the defaults.", *env_lines(sampling.overrides())]
     per_request = {"top_k": sampling.top_k, "seed": sampling.seed, "stop": list(sampling.stop) or None}
     kept = {k: v for k, v in per_request.items() if v is not None}
     if kept:
@@ -188,7 +172,7 @@ def sweep_frames(points: Sequence[SweepPoint], parameter: str) -> tuple[pd.DataF
 
 def sweep(
     parameter: str, start: float, stop_value: float, steps: float, set_path: str, questions: float,
-    system_prompt: str, seed: float | None, stop: str, mode: str | None, oauth_token: gr.OAuthToken | None, *values: float,
+    system_prompt: str, seed: float | None, stop: str, mode: str | None, oauth_token: gr.OAuthToken | None = None, **sliders: float,
 ) -> Iterator[tuple[str, gr.LinePlot, gr.LinePlot, pd.DataFrame]]:
     """Answer a sample of a question set at each value of one setting; plot as points arrive.
 
@@ -203,7 +187,7 @@ def sweep(
         sample = sample_questions(set_path, int(questions))
     except (GenerationError, OSError) as error:
         raise gr.Error(getattr(error, "message", str(error)), print_exception=False) from error
-    base = column_sampling(*values, seed, stop).as_params()  # type: ignore[arg-type]
+    base = column_params(sliders, seed, stop).overrides()  # Settings A's
     def work(emit: Callable[[SweepPoint], None], cancel: threading.Event) -> None:
         run_sweep(
             service, sample, parameter, points_to_try, base, mode=mode, system_prompt=system_prompt or None,
@@ -232,18 +216,14 @@ def _sweep_outputs(points: list[SweepPoint], parameter: str, total: int, questio
     )
 
 
-def _build_column(index: int, sampling: Sampling) -> _Column:
+def _build_column(index: int, sampling: GenerationParams) -> _Column:
     name = COLUMN_NAMES[index]
     named = presets(get_textgen_service().settings)
     with gr.Column(visible=index < 2, min_width=240) as box:
         gr.Markdown(f"### Settings {name}")
         preset = gr.Dropdown(list(named), value=STARTING_PRESETS[index], label="Preset", elem_id=f"tune-preset-{name}")
         start = named[STARTING_PRESETS[index]] if index else sampling
-        temperature = gr.Slider(0, 2, value=start.temperature, step=0.05, label="Temperature", elem_id=f"tune-temperature-{name}")
-        top_p = gr.Slider(0.05, 1, value=start.top_p, step=0.05, label="Top-p")
-        top_k = gr.Slider(0, 200, value=start.top_k or 0, step=1, label="Top-k (0: off)")
-        repetition_penalty = gr.Slider(1, 2, value=start.repetition_penalty, step=0.05, label="Repetition penalty")
-        max_new_tokens = gr.Slider(1, 400, value=start.max_new_tokens, step=1, label="Max new tokens", elem_id=f"tune-max-tokens-{name}")
+        sliders = SamplingSliders.build(start, elem_id=f"tune-{{name}}-{name}")
         answer = gr.Textbox(label=f"Answer {name}", lines=10, max_lines=20, interactive=False, elem_id=f"tune-answer-{name}", buttons=["copy"])
         figures = gr.Markdown(elem_id=f"tune-figures-{name}")
         with gr.Accordion("Parameters sent", open=False):
@@ -251,7 +231,7 @@ def _build_column(index: int, sampling: Sampling) -> _Column:
         with gr.Row():
             use = gr.Button("Use in Chat", size="sm", elem_id=f"tune-use-{name}")
             export = gr.Button("Export .env", size="sm")
-    return _Column(box, preset, temperature, top_p, top_k, repetition_penalty, max_new_tokens, answer, figures, sent, use, export)
+    return _Column(box, preset, sliders, answer, figures, sent, use, export)
 
 
 def build_tune_tab(sampling: gr.State, mode: gr.State, tabs: gr.Tabs) -> None:
@@ -297,27 +277,31 @@ def build_tune_tab(sampling: gr.State, mode: gr.State, tabs: gr.Tabs) -> None:
                     citation_plot = gr.LinePlot(title="Citations", y_title="per answer")
                 sweep_table = gr.DataFrame(label="Per value", interactive=False)
 
-    all_sliders = [slider for column in columns for slider in column.sliders]
+    every_column = {name: slider for column, prefix in zip(columns, COLUMN_PREFIXES) for name, slider in column.sliders.inputs(prefix).items()}
     count.change(lambda n: [gr.Column(visible=i < int(n)) for i in range(MAX_COLUMNS)], count, [c.box for c in columns], api_visibility="private")
     compare_event = run_compare.click(
-        compare, [count, prompt, system_prompt, seed, stop, mode, *all_sliders],
-        [c.answer for c in columns] + [c.figures for c in columns], api_name="compare", concurrency_limit=8,
+        compare, outputs=[c.answer for c in columns] + [c.figures for c in columns], api_name="compare", concurrency_limit=8,
+        inputs_kwargs={"count": count, "prompt": prompt, "system_prompt": system_prompt, "seed": seed, "stop": stop, "mode": mode, **every_column},
     )
     stop_compare.click(None, cancels=[compare_event])
     for column in columns:
-        column.preset.input(preset_values, column.preset, column.sliders, api_visibility="private")
+        own = {"seed": seed, "stop": stop, **column.sliders.inputs()}
+        column.preset.input(preset_values, column.preset, column.sliders.components, api_visibility="private")
         gr.on(
-            [s.change for s in column.sliders] + [seed.change, stop.change, mode.change],
-            sent_parameters, [mode, *column.sliders, seed, stop], column.sent,
+            [s.change for s in column.sliders.components] + [seed.change, stop.change, mode.change],
+            sent_parameters, outputs=column.sent, inputs_kwargs={"mode": mode, **own},
             api_visibility="private", show_progress="hidden", trigger_mode="always_last",
         )
-        column.use_in_chat.click(use_in_chat, [seed, stop, *column.sliders], [sampling, tabs], api_visibility="private")
-        column.export.click(export_env, [seed, stop, *column.sliders], env_code, api_visibility="private").then(
+        column.use_in_chat.click(use_in_chat, outputs=[sampling, tabs], inputs_kwargs=own, api_visibility="private")
+        column.export.click(export_env, outputs=env_code, inputs_kwargs=own, api_visibility="private").then(
             lambda: gr.Code(visible=True), None, env_code, api_visibility="private"
         )
     parameter.change(lambda p: DEFAULT_SWEEP_RANGES[p], parameter, [start, end], api_visibility="private")
     sweep_event = run_sweep_button.click(
-        sweep, [parameter, start, end, steps, question_set, questions, system_prompt, seed, stop, mode, *columns[0].sliders],
-        [sweep_status, repetition_plot, citation_plot, sweep_table], api_name="sweep", concurrency_limit=2,
+        sweep, outputs=[sweep_status, repetition_plot, citation_plot, sweep_table], api_name="sweep", concurrency_limit=2,
+        inputs_kwargs={
+            "parameter": parameter, "start": start, "stop_value": end, "steps": steps, "set_path": question_set, "questions": questions,
+            "system_prompt": system_prompt, "seed": seed, "stop": stop, "mode": mode, **columns[0].sliders.inputs(),
+        },
     )
     stop_sweep.click(None, cancels=[sweep_event])

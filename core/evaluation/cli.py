@@ -2,8 +2,10 @@
 
     python -m core.evaluation eval_sets/core_doctrine.csv --output results.csv [--json results.json]
         [--mode local|api] [--limit N] [--concurrency N] [--batch-size N] [--temperature T]
-        [--top-p P] [--repetition-penalty R] [--max-new-tokens N] [--seed S]
+        [--top-p P] [--top-k K] [--repetition-penalty R] [--max-new-tokens N] [--seed S]
         [--system-prompt TEXT] [--ground K] [--resume]
+
+The sampling flags are made from :data:`core.generation.params.SAMPLING_PARAMETERS`.
 
 Shows a progress bar on stderr, saves each row to ``--output`` as it finishes (so
 ``--resume`` can continue a run that was stopped), then writes the final results and
@@ -25,7 +27,6 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from core.config import HARD_OUTPUT_TOKEN_LIMIT
 from core.errors import (
     ConfigurationError,
     EvaluationFailed,
@@ -40,10 +41,11 @@ from core.evaluation.review_items import reviewed_citations
 from core.evaluation.runner import EvaluationRun, Progress, run_evaluation
 from core.evaluation.summary import Summary, format_summary, summarize
 from core.evaluation.table import results_frame, write_results_csv, write_results_json
+from core.generation.params import SAMPLING_PARAMETERS
 from core.generation.prompting import DEFAULT_SYSTEM_PROMPT
 from core.generation.service import TextGenService, get_textgen_service
 from core.retrieval import MAX_PASSAGES
-from core.stores.reviews import ReviewStore
+from core.stores.reviews import review_store
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -95,13 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=_positive_int, help="evaluate only the first N rows")
     parser.add_argument("--concurrency", type=_positive_int, default=4, help="requests at once in API mode (default 4)")
     parser.add_argument("--batch-size", type=_positive_int, default=8, help="questions per model batch in local mode (default 8)")
-    parser.add_argument("--temperature", type=_number, help="0 for greedy decoding, up to 2")
-    parser.add_argument("--top-p", type=_number, help="nucleus sampling, more than 0 up to 1")
-    parser.add_argument("--repetition-penalty", type=_number, help="1 (none) to 2")
-    parser.add_argument(
-        "--max-new-tokens", type=_whole_number, help=f"answer length limit in tokens (at most {HARD_OUTPUT_TOKEN_LIMIT})"
-    )
-    parser.add_argument("--seed", type=_whole_number, help="makes sampling reproducible")
+    for parameter in SAMPLING_PARAMETERS:  # checked against their ranges by the service, with its message
+        default = f"{parameter.default:g} or {parameter.env[0]}" if parameter.env else "unset"
+        parser.add_argument(
+            parameter.flag,
+            type=_whole_number if parameter.kind is int else _number,
+            help=f"{parameter.help} Allowed: {parameter.allowed} (default: {default}).",
+        )
     parser.add_argument("--system-prompt", help="the system prompt (default: the Chat tab's pastoral prompt)")
     parser.add_argument(
         "--ground",
@@ -134,13 +136,7 @@ def main(argv: Sequence[str] | None = None, *, service: TextGenService | None = 
 def _evaluate(args: argparse.Namespace, service: TextGenService | None) -> int:
     question_set = load_question_set(args.question_set)
     service = service or get_textgen_service()
-    params = {
-        "temperature": args.temperature,
-        "top_p": args.top_p,
-        "repetition_penalty": args.repetition_penalty,
-        "max_new_tokens": args.max_new_tokens,
-        "seed": args.seed,
-    }
+    params = {parameter.name: getattr(args, parameter.name) for parameter in SAMPLING_PARAMETERS}
     resume_from = args.output if args.resume and args.output.exists() else None
     if args.output.exists() and not args.resume:
         _say(f"Replacing {args.output} (use --resume to continue it instead).")
@@ -187,7 +183,7 @@ def _evaluate(args: argparse.Namespace, service: TextGenService | None) -> int:
 
 def summary_with_reviews(frame: pd.DataFrame, service: TextGenService) -> Summary:
     """The summary with the manual citation accuracy of the reviews made of these answers (in the app or imported)."""
-    estimate = reviewed_citations(frame, ReviewStore(service.settings.data_dir)).accuracy()
+    estimate = reviewed_citations(frame, review_store(service.settings.data_dir)).accuracy()
     return replace(summarize(frame), manual_citation_accuracy=None if estimate is None else estimate.share)
 
 

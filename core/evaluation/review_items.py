@@ -1,6 +1,6 @@
 """What a reviewer reviews: the answers of a results table and each answer's distinct citations.
 
-A citation here is one :func:`core.scoring.citation_unit`, the unit every tab counts, so
+A citation here is one :func:`core.scoring.citations.citation_unit`, the unit every tab counts, so
 "John 3:16" and "Jn 3:16" in one answer are one citation with one rating, and the
 Review panel's count is the count Evaluate, Tune and Chat show.
 """
@@ -88,7 +88,7 @@ def _review_citation(group: list[ScoredCitation]) -> ReviewCitation:
 
 @lru_cache(maxsize=4096)  # pure; the panel and the figures ask again at every step
 def review_citations(answer: str, expected_references: str = "", context: str = "") -> tuple[tuple[ReviewCitation, ...], str | None]:
-    """The answer's distinct citations, classified by :func:`core.scoring.score_answer`.
+    """The answer's distinct citations, classified by :func:`core.scoring.citations.score_answer`.
 
     Returns the citations and, when the expected references cannot be read (a results
     file edited by hand), why: the citations are then classified without them rather

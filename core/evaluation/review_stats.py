@@ -212,7 +212,7 @@ def classes_against_ratings(
     """How many citations of each automatic class got each consensus rating.
 
     ``classes`` maps each citation of the answers under review to its automatic class
-    (:data:`core.scoring.CitationClass`); citations nobody rated are left out.
+    (:data:`core.scoring.citations.CitationClass`); citations nobody rated are left out.
     """
     table: dict[str, dict[int, int]] = {}
     for cid, by_reviewer in by_citation(ratings).items():

@@ -30,9 +30,6 @@ from core.retrieval.ranking import BM25, EmbeddingReranker, find_passages
 if TYPE_CHECKING:
     from core.generation.service import TextGenService
 
-RunStatus = Literal["running", "finished", "cancelled", "failed"]
-
-
 @dataclass(frozen=True)
 class Progress:
     """Where a run stands, after each row (given answers, API mode) or batch (local mode)."""
@@ -47,6 +44,9 @@ class Progress:
     @property
     def fraction(self) -> float:
         return self.done / self.total if self.total else 1.0
+
+
+RunStatus = Literal["running", "finished", "cancelled", "failed"]
 
 
 @dataclass

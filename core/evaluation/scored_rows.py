@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from core.config import HARD_OUTPUT_TOKEN_LIMIT
 from core.errors import GenerationError, OutputValidationError
 from core.evaluation.question_sets import QuestionRow
+from core.generation.params import HARD_OUTPUT_TOKEN_LIMIT
 from core.generation.types import GenerationResult
 from core.retrieval import Passage
 from core.retrieval.quality import first_hit

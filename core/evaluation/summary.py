@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from core.config import HARD_OUTPUT_TOKEN_LIMIT
 from core.evaluation.table import METRIC_DECIMALS
+from core.generation.params import HARD_OUTPUT_TOKEN_LIMIT
 from core.retrieval.quality import recall
 from core.scoring.citations import score_answer
 from core.scoring.references import parse_reference_list
@@ -25,7 +25,7 @@ class Summary:
     over all scored answers, that exist *and* are expected for their row or inside its
     context (cited by it or quoted in it): right citations over all citations, with
     nonexistent and unsupported ones counting as wrong. It is the citation-weighted mean
-    of the rows' ``supported_rate`` (:class:`core.scoring.AnswerScore`), got by
+    of the rows' ``supported_rate`` (:class:`core.scoring.citations.AnswerScore`), got by
     re-scoring the saved answers, which is fast and exact because scoring is pure.
     ``manual_citation_accuracy`` comes from reviewers' judgements and is filled in by the
     review module; None here.

@@ -1,6 +1,6 @@
 """Tuning experiments: one prompt under several settings, and one setting swept over a range.
 
-The Tune tab is built on these; they only call :class:`~core.service.TextGenService` and
+The Tune tab is built on these; they only call :class:`~core.generation.service.TextGenService` and
 score what comes back with :mod:`core.scoring.repetition` and :mod:`core.scoring.citations`, so the figures a
 developer tunes by mean the same as the Chat tab's flags and the evaluation's scores.
 """
@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import fmean
+from typing import Any
 
 from core.background import Background, Work
 from core.config import Mode
@@ -45,11 +46,11 @@ DEFAULT_SWEEP_RANGES: dict[str, tuple[float, float]] = {
 class AnswerFigures:
     """What the Tune tab shows under an answer; one answer's share of a sweep point.
 
-    Citations are counted once per citation unit (:func:`core.scoring.citation_unit`:
+    Citations are counted once per citation unit (:func:`core.scoring.citations.citation_unit`:
     "John 3:16" cited three times is one, so is "Jn 3:99" next to "John 3:99"), so an
     answer stuck in a loop is not credited for repeating the same verse, and the figures
     are the ones Chat, Evaluate and Review give the same answer. ``nonexistent`` and
-    ``misquoted`` name the references as :func:`core.scoring.score_answer` does.
+    ``misquoted`` name the references as :func:`core.scoring.citations.score_answer` does.
     """
 
     output_tokens: int
@@ -67,7 +68,7 @@ class AnswerFigures:
 
     @classmethod
     def of(cls, result: GenerationResult) -> AnswerFigures:
-        # validation.repetition is core.metrics.repetition_stats(result.text), already computed
+        # validation.repetition is core.scoring.repetition.repetition_stats(result.text), already computed
         stats = result.validation.repetition
         score = score_answer(result.text)
         return cls(
@@ -110,22 +111,27 @@ def iter_compare(
     *,
     system_prompt: str | None = None,
     mode: Mode | None = None,
+    retrieved: Sequence[Sequence[str]] = (),
 ) -> Iterator[CompareUpdate]:
     """Answer ``prompt`` once per entry of ``settings``, streaming every column's text.
 
-    The local model runs one generation at a time anyway, so its columns run one after
+    ``retrieved[i]``, when given, is the Scripture passages column ``i`` is grounded in
+    (``Passage.as_context()``; empty: not grounded), so one prompt can be compared with
+    and without passages under the same seed. The local model runs one generation at a time anyway, so its columns run one after
     another and each streams in turn; API columns wait on the network, so they run at
     once, one thread each, and their updates interleave. A column that fails yields a
     final update with its :class:`GenerationError` (and any partial text); the others go
     on. Closing the iterator stops the generations still running.
     """
+    passages = [tuple(retrieved[i]) if i < len(retrieved) else () for i in range(len(settings))]
     if (mode or service.settings.mode) == "local":
         for index, params in enumerate(settings):
-            yield from _stream_column(service, index, prompt, params, system_prompt, mode)
+            yield from _stream_column(service, index, prompt, params, system_prompt, mode, passages[index])
         return
+
     def answer(index: int, params: Mapping[str, object]) -> Work[CompareUpdate, None]:
         def work(emit: Callable[[CompareUpdate], None], cancel: threading.Event) -> None:
-            column = _stream_column(service, index, prompt, params, system_prompt, mode)
+            column = _stream_column(service, index, prompt, params, system_prompt, mode, passages[index])
             try:
                 for update in column:
                     if cancel.is_set():
@@ -140,10 +146,11 @@ def iter_compare(
 
 
 def _stream_column(
-    service: TextGenService, index: int, prompt: str, params: Mapping[str, object], system_prompt: str | None, mode: Mode | None
+    service: TextGenService, index: int, prompt: str, params: Mapping[str, object], system_prompt: str | None, mode: Mode | None,
+    retrieved: Sequence[str],
 ) -> Iterator[CompareUpdate]:
     text = ""
-    stream = service.stream_chat(prompt, system_prompt=system_prompt, mode=mode, **params)
+    stream = service.stream_chat(prompt, system_prompt=system_prompt, mode=mode, retrieved=retrieved, **params)
     try:
         for update in stream:
             text = update.text
@@ -157,16 +164,11 @@ def _stream_column(
 
 
 def run_compare(
-    service: TextGenService,
-    prompt: str,
-    settings: Sequence[Mapping[str, object]],
-    *,
-    system_prompt: str | None = None,
-    mode: Mode | None = None,
+    service: TextGenService, prompt: str, settings: Sequence[Mapping[str, object]], **options: Any
 ) -> list[GenerationResult | GenerationError]:
-    """:func:`iter_compare` run to its end: one result or error per entry of ``settings``."""
+    """:func:`iter_compare` (with the same options) run to its end: one result or error per entry of ``settings``."""
     finals: dict[int, GenerationResult | GenerationError] = {}
-    for update in iter_compare(service, prompt, settings, system_prompt=system_prompt, mode=mode):
+    for update in iter_compare(service, prompt, settings, **options):
         if update.done:
             finals[update.index] = update.result or update.error  # type: ignore[assignment]
     return [finals[i] for i in range(len(settings))]

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from core.config import HARD_OUTPUT_TOKEN_LIMIT
 from core.errors import ResultsFileError
 from core.evaluation.question_sets import INPUT_COLUMNS, QuestionSet
 from core.evaluation.scored_rows import ScoredRow
 from core.files import write_file_atomically
-from core.scoring.citations import MIN_QUOTE_WORDS, MISQUOTE_SIMILARITY
+from core.generation.params import HARD_OUTPUT_TOKEN_LIMIT
+from core.scoring.quotes import MIN_QUOTE_WORDS, MISQUOTE_SIMILARITY
 from core.scoring.repetition import DEGENERATE_REP_N, MIN_WORDS_TO_JUDGE, REP_N
 
 #: The columns a results table adds to the input columns, with what each holds.

@@ -16,6 +16,7 @@ from pathlib import Path
 from core.config import Mode, Settings
 from core.errors import GenerationError, OutputValidationError, redact
 from core.generation.backends import Backend, BackendInfo, BatchingBackend, create_backend
+from core.generation.backends.local_sampling import local_sampling
 from core.generation.cache import LRUCache
 from core.generation.model_files import EMBEDDED_NAME
 from core.generation.params import ChatMessage, GenerationParams, resolve_params, to_messages
@@ -125,14 +126,8 @@ class TextGenService:
         return self.chat(prompt, **params).text  # type: ignore[arg-type]
 
     def chat(
-        self,
-        messages: MessagesLike,
-        *,
-        system_prompt: str | None = None,
-        context: Sequence[str] = (),
-        retrieved: Sequence[str] = (),
-        mode: Mode | None = None,
-        **params: object,
+        self, messages: MessagesLike, *, system_prompt: str | None = None, context: Sequence[str] = (),
+        retrieved: Sequence[str] = (), mode: Mode | None = None, **params: object,
     ) -> GenerationResult:
         """Answer a conversation and return the text with its figures and flags.
 
@@ -211,14 +206,8 @@ class TextGenService:
                 yield update.delta
 
     def stream_chat(
-        self,
-        messages: MessagesLike,
-        *,
-        system_prompt: str | None = None,
-        context: Sequence[str] = (),
-        retrieved: Sequence[str] = (),
-        mode: Mode | None = None,
-        **params: object,
+        self, messages: MessagesLike, *, system_prompt: str | None = None, context: Sequence[str] = (),
+        retrieved: Sequence[str] = (), mode: Mode | None = None, **params: object,
     ) -> Iterator[StreamUpdate]:
         """Yield text updates; the last update carries the :class:`GenerationResult`.
 
@@ -326,8 +315,15 @@ class TextGenService:
     # --- information ----------------------------------------------------------------------
 
     def sent_parameters(self, *, mode: Mode | None = None, **params: object) -> dict[str, object]:
-        """The parameters exactly as the backend will pass them on (after defaults and the clamp)."""
-        return self.backend(mode).sent_parameters(resolve_params(self.settings, params).params)
+        """The parameters exactly as the backend will pass them on (after defaults and the clamp).
+
+        Never loads the local model for this: the Tune tab asks at every slider move.
+        """
+        resolved = resolve_params(self.settings, params).params
+        mode = mode or self.settings.mode
+        if mode == "local" and not self.is_loaded("local"):
+            return local_sampling(resolved)
+        return self.backend(mode).sent_parameters(resolved)
 
     def get_model_info(self) -> dict[str, object]:
         """The spec's fields plus device, context window, usage and cache figures. No secrets."""

@@ -14,7 +14,7 @@ import pythonbible as pb
 
 from core.scoring.references import LAST_CANON_BOOK
 
-#: The translations the index reads, by the names :func:`core.scripture.verse_text` uses.
+#: The translations the index reads, by the names :func:`core.scoring.references.verse_text` uses.
 VERSIONS: dict[str, pb.Version] = {"KJV": pb.Version.KING_JAMES, "ASV": pb.Version.AMERICAN_STANDARD}
 
 #: The translation whose words a passage shows (and the model reads); the shipped sets quote it.

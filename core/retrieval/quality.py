@@ -2,7 +2,7 @@
 
 One definition for the evaluation runner, its summary and the retrieval benchmark. A
 passage *hits* an expected reference when they share a verse (verse-level, like
-:func:`core.scripture.verse_overlap`), so "Philippians 4:5-7" hits an expected
+:func:`core.scoring.references.verse_overlap`), so "Philippians 4:5-7" hits an expected
 "Philippians 4:6-7".
 """
 

@@ -11,6 +11,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 
 _SCHEMA = """
@@ -69,3 +70,9 @@ class FeedbackStore:
                 "SELECT question, answer, liked, settings, comment, created_at FROM feedback ORDER BY id"
             ).fetchall()
         return [Feedback(q, a, bool(liked), json.loads(s), c, t) for q, a, liked, s, c, t in rows]
+
+
+@cache
+def feedback_store(data_dir: Path) -> FeedbackStore:
+    """The process's one feedback store for a data folder: opened (folder, tables, migration) once, not at every event."""
+    return FeedbackStore(data_dir)

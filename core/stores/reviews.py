@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 RATINGS = {2: "supports", 1: "partly supports", 0: "does not support"}
@@ -292,3 +293,9 @@ class ReviewStore:
                 added += current is None
                 updated += current is not None
         return ImportCounts(added, updated, unchanged)
+
+
+@cache
+def review_store(data_dir: Path) -> ReviewStore:
+    """The process's one review store for a data folder: opened (folder, tables, migration) once, not at every event."""
+    return ReviewStore(data_dir)

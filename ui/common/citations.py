@@ -1,8 +1,8 @@
 """Scripture references in an answer, shown with their verse text or a warning.
 
-The references listed are the answer's citation units (:func:`core.scoring.distinct_citations`),
+The references listed are the answer's citation units (:func:`core.scoring.citations.distinct_citations`),
 the same ones Tune, Evaluate and Review count, and misquotes are the scorer's
-(:func:`core.scoring.score_answer`), shown next to the verse's real text.
+(:func:`core.scoring.citations.score_answer`), shown next to the verse's real text.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 from core.retrieval import Passage
 from core.retrieval.quality import matching_passage
-from core.scoring.citations import Misquote, citation_shown, distinct_citations, score_answer
+from core.scoring.citations import citation_shown, distinct_citations, score_answer
+from core.scoring.quotes import Misquote
 from core.scoring.references import Citation, citation_text
 
 #: Verse text shown under an answer is cut here; the reviewer tab shows more.

@@ -28,6 +28,7 @@ from core.config import Settings
 from core.errors import GenerationError, ModelLoadError
 from core.files import write_folder_atomically
 from core.generation.backends import BackendInfo, UsageMeter
+from core.generation.backends.local_sampling import local_sampling
 from core.generation.backends.model_thread import ModelThread
 from core.generation.backends.quantized import Quantization, quantize_linear_layers
 from core.generation.model_files import ModelSource, conversion_folder, is_complete, resolve_source
@@ -162,16 +163,7 @@ class LocalTransformersBackend:
         return self._usage.snapshot()
 
     def sent_parameters(self, params: GenerationParams) -> dict[str, object]:
-        sampling = params.temperature > 0
-        sent: dict[str, object] = {"max_new_tokens": params.max_new_tokens, "do_sample": sampling}
-        if sampling:
-            sent.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or 0)
-        sent["repetition_penalty"] = params.repetition_penalty
-        if params.stop:
-            sent["stop_strings"] = list(params.stop)
-        if params.seed is not None:
-            sent["seed"] = params.seed
-        return sent
+        return local_sampling(params)
 
     def stream(self, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event) -> Iterator[StreamEvent]:
         inputs = self._encode(messages)

@@ -5,8 +5,8 @@ once would thrash the CPU (or corrupt a CUDA stream) and make seeded runs unrepe
 And it keeps torch fast on a small CPU: every thread that runs torch operations gets its
 own OpenMP team of worker threads, and once a process has more of those than cores,
 libgomp stops spinning between parallel regions and sleeps instead. A decode step is
-hundreds of tiny parallel regions, so on 2 vCPUs the embedded model in int4 fell from
-50 to 28 tokens/s when each answer ran on a new thread after loading on another.
+hundreds of tiny parallel regions, so on 2 vCPUs decoding nearly halved when each answer
+ran on a new thread after loading on another (benchmarks/README.md).
 """
 
 from __future__ import annotations

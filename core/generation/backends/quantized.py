@@ -1,9 +1,8 @@
 """Weight-only int4 and int8 linear layers on torch's own CPU kernels.
 
 A small model decoding on a CPU reads every weight once per token, so its speed follows
-the bytes read, not the arithmetic: on the benchmark machine the embedded model decodes
-~15 tokens/s in float32, ~23 in bfloat16 and ~45 with int4 weights
-(benchmarks/README.md). torch ships fused CPU kernels that multiply bfloat16 activations
+the bytes read, not the arithmetic: int4 weights read a quarter of bfloat16's (the
+measured speeds are in benchmarks/README.md). torch ships fused CPU kernels that multiply bfloat16 activations
 by int4 weights (groups of 32 along the input, each with a scale and a zero point) and by
 int8 weights (one scale per output row); the modules here only hold packed weights and
 call those kernels.
@@ -59,7 +58,7 @@ class Int4Linear(nn.Module):
     The int4 kernel is built for decoding, a few rows (tokens) at a time; from
     :data:`INT4_KERNEL_MAX_ROWS` rows on (reading a prompt) an ordinary matrix product
     with the de-quantized weights is faster, so the layer keeps those too: memory traded
-    for time to first token (528 -> 353 ms for a 318-token prompt) and batch speed.
+    for time to first token and batch speed (benchmarks/README.md).
     """
 
     def __init__(self, weights: Int4Weights, bias: torch.Tensor | None):
