@@ -59,14 +59,34 @@ def test_an_unreachable_endpoint_gives_a_readable_message(dead_endpoint_app: Run
     assert "hf_FAKE_TOKEN" not in dead_endpoint_app.log_path.read_text()
 
 
+def column(prefix: str, temperature: float, top_p: float, top_k: int, repetition_penalty: float, max_new_tokens: int, passages: int = 0) -> dict[str, float]:
+    """One Tune column's inputs, as the /compare API names them."""
+    values = {"temperature": temperature, "top_p": top_p, "top_k": top_k, "repetition_penalty": repetition_penalty,
+              "max_new_tokens": max_new_tokens, "passages": passages}
+    return {f"{prefix}_{name}": value for name, value in values.items()}
+
+
 def test_a_compare_run_gives_one_answer_per_setting(local_app: RunningApp) -> None:
     client = Client(local_app.url, verbose=False)
-    # columns A-D: temperature, top_p, top_k, repetition penalty, max new tokens
-    sliders = [0.0, 1.0, 0, 1.1, 12, 0.9, 0.9, 40, 1.0, 12, 1.0, 0.95, 0, 1.05, 12, 0.0, 1.0, 0, 1.1, 12]
-    outputs = client.predict(3, "What is grace?", "", 42, "", *sliders, api_name="/compare")
+    columns = {**column("a", 0.0, 1.0, 0, 1.1, 12), **column("b", 0.9, 0.9, 40, 1.0, 12), **column("c", 1.0, 0.95, 0, 1.05, 12)}
+    outputs = client.predict(count=3, prompt="What is grace?", system_prompt="", seed=42, stop="", **columns, api_name="/compare")
     answers, figures = outputs[:4], outputs[4:]
     assert all(a.strip() for a in answers[:3]) and answers[3] == ""  # three settings asked for, three answers
     assert all("tokens/s" in f and "Citations:" in f for f in figures[:3]) and figures[3] == ""
+
+
+def test_a_compare_with_and_without_passages_under_one_seed(local_app: RunningApp) -> None:
+    """Tune's per-column grounding: the same settings and seed, one column given Scripture passages."""
+    client = Client(local_app.url, verbose=False)
+    columns = {**column("a", 0.7, 0.9, 0, 1.1, 16, passages=3), **column("b", 0.7, 0.9, 0, 1.1, 16)}
+    before = len(local_app.log_path.read_text().splitlines())
+    outputs = client.predict(count=2, prompt="For God so loved the world", system_prompt="", seed=5, stop="", **columns, api_name="/compare")
+    grounded, plain = outputs[4], outputs[5]
+    assert "Grounded in 3 passages:" in grounded and "John 3:" in grounded
+    assert "Grounded" not in plain
+    logged = [json.loads(line) for line in local_app.log_path.read_text().splitlines()[before:] if line.startswith("{") and '"generation"' in line]
+    prompt_tokens = sorted(record["prompt_tokens"] for record in logged[-2:])
+    assert prompt_tokens[1] > prompt_tokens[0] + 50  # the grounded column's prompt holds the three passages
 
 
 def test_api_mode_chats_run_at_once(tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -154,11 +154,14 @@ def test_a_developer_moves_a_slider_and_compares_two_settings(page: Page) -> Non
     expect(page.locator("#tune-sent-A")).to_contain_text('"temperature": 0.55', timeout=60_000)
     for column in "AB":
         _set_slider(page, f"#tune-max_new_tokens-{column}", 32)
+    _set_slider(page, "#tune-passages-B", 3)  # B: the same question grounded in three passages
     page.locator("#tune-compare-run").click()
     for column in "AB":
         expect(page.locator(f"#tune-figures-{column}")).to_contain_text("tokens/s", timeout=ANSWER_TIMEOUT_MS)
         assert page.locator(f"#tune-answer-{column} textarea").input_value().strip()
     expect(page.locator("#tune-figures-A")).to_contain_text("Citations:")
+    expect(page.locator("#tune-figures-B")).to_contain_text("Grounded in 3 passages:")
+    expect(page.locator("#tune-figures-A")).not_to_contain_text("Grounded")
     page.screenshot(path=ARTIFACTS / "tune-compare.png", full_page=True)
 
 

@@ -15,7 +15,11 @@ from app_process import REPO, RunningApp, start_app
 from gradio_client import Client
 
 #: Columns A-D of the Tune tab: temperature, top_p, top_k, repetition penalty, max new tokens.
-SAMPLED_COLUMNS = [0.9, 0.9, 0, 1.1, 24, 0.7, 0.95, 40, 1.05, 24, 0.0, 1.0, 0, 1.1, 24, 0.0, 1.0, 0, 1.1, 24]
+#: Tune's columns A and B, as the /compare API names their sliders.
+SAMPLED_COLUMNS = {
+    "a_temperature": 0.9, "a_top_p": 0.9, "a_top_k": 0, "a_repetition_penalty": 1.1, "a_max_new_tokens": 24, "a_passages": 0,
+    "b_temperature": 0.7, "b_top_p": 0.95, "b_top_k": 40, "b_repetition_penalty": 1.05, "b_max_new_tokens": 24, "b_passages": 0,
+}
 SEED = 7
 QUESTION_SET = str(REPO / "eval_sets" / "bible_knowledge.csv")
 TIMEOUT_S = 600
@@ -31,7 +35,7 @@ def uncached_app(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> I
 
 
 def _compare(client: Client):  # type: ignore[no-untyped-def]
-    return client.submit(2, "What is faith?", "", SEED, "", *SAMPLED_COLUMNS, api_name="/compare")
+    return client.submit(count=2, prompt="What is faith?", system_prompt="", seed=SEED, stop="", **SAMPLED_COLUMNS, api_name="/compare")
 
 
 def test_chat_tune_and_a_batch_run_at_once(uncached_app: RunningApp) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Mapping
 
 import gradio as gr
@@ -11,15 +10,14 @@ from core import GenerationError, GenerationParams, StreamInterruptedError, get_
 from core.evaluation.question_sets import append_to_question_set, load_question_set
 from core.generation.prompting import DEFAULT_SYSTEM_PROMPT
 from core.generation.types import GenerationResult
-from core.retrieval import MAX_PASSAGES, Passage, get_retriever
+from core.retrieval import MAX_PASSAGES
 from core.stores.feedback import Feedback, feedback_store
 from ui.common.citations import citations_markdown, passages_markdown
+from ui.common.grounding import DEFAULT_PASSAGES, passages_for, warm_retriever
 from ui.common.sets import EVAL_SETS
 from ui.common.visitor import service_for
 
 EXAMPLES_PER_SET = 2
-#: Passages a grounded answer is given unless the person picks another number.
-DEFAULT_PASSAGES = 5
 
 
 def example_questions() -> list[str]:
@@ -73,20 +71,6 @@ def message_text(message: Mapping[str, object]) -> str:
     return as_written(text) if message.get("role") == "assistant" else text
 
 
-def grounding_passages(question: str, ground: bool, count: float | None) -> tuple[Passage, ...]:
-    """The Bible passages found for the question, when grounding is on."""
-    if not ground:
-        return ()
-    return get_retriever(get_textgen_service().settings.cache_dir).search(question, int(count or DEFAULT_PASSAGES))
-
-
-def warm_retriever(ground: bool) -> None:
-    """Open the passage index in the background as soon as grounding is switched on, so the
-    first grounded answer does not wait for it (building it the first time takes seconds)."""
-    if ground:
-        threading.Thread(target=get_retriever, args=(get_textgen_service().settings.cache_dir,), name="retriever-warm", daemon=True).start()
-
-
 def respond(
     message: str,
     history: list[dict],
@@ -107,7 +91,7 @@ def respond(
     messages = [{"role": m["role"], "content": message_text(m)} for m in history if m.get("role") in ("user", "assistant")]
     messages.append({"role": "user", "content": message})
     given = [p for p in context.split("\n\n") if p.strip()] if context else []
-    found = grounding_passages(message, ground, passage_count)
+    found = passages_for(message, (passage_count or DEFAULT_PASSAGES) if ground else 0)
     shown_passages = passages_markdown(found)
     try:
         stream = service_for(oauth_token).stream_chat(

@@ -1,4 +1,5 @@
-"""The Tune tab: developers compare sampling settings side by side and sweep one of them.
+"""The Tune tab: developers compare sampling settings side by side, grounded in Scripture or not,
+and sweep one of them.
 
 Everything measured here comes from :mod:`core.evaluation.sweep`, so a column's repetition and
 citation figures mean the same as the Chat tab's flags and the Evaluate tab's scores.
@@ -28,7 +29,9 @@ from core.evaluation.sweep import (
     sweep_values,
 )
 from core.generation.prompting import DEFAULT_SYSTEM_PROMPT
+from core.retrieval import MAX_PASSAGES, Passage
 from ui.common.citations import misquote_warning
+from ui.common.grounding import passages_for, warm_retriever
 from ui.common.presets import presets
 from ui.common.sampling import SLIDER_PARAMETERS, SamplingSliders, params_from, slider_values
 from ui.common.sets import EVAL_SETS, shipped_sets
@@ -55,6 +58,7 @@ class _Column:
     box: gr.Column
     preset: gr.Dropdown
     sliders: SamplingSliders
+    passages: gr.Slider  # Scripture passages the answer is grounded in; 0: not grounded
     answer: gr.Textbox
     figures: gr.Markdown
     sent: gr.Code
@@ -81,12 +85,13 @@ def sent_parameters(mode: str | None, seed: float | None, stop: str, oauth_token
     return json.dumps(sent, indent=2, default=str)
 
 
-def figures_markdown(result: GenerationResult | None, error: GenerationError | None = None) -> str:
-    """A column's figures: tokens, latency, repetition, citations found and nonexistent."""
+def figures_markdown(result: GenerationResult | None, error: GenerationError | None = None, passages: Sequence[Passage] = ()) -> str:
+    """A column's figures: tokens, latency, repetition, citations found and nonexistent, the passages it was given."""
+    grounded = f"**Grounded in {len(passages)} passages:** " + "; ".join(p.reference for p in passages) if passages else ""
     if error is not None:
         return f"⚠️ {error.message}"
     if result is None:
-        return "_Answering…_"
+        return "  \n".join(part for part in ("_Answering…_", grounded) if part)
     f = AnswerFigures.of(result)
     lines = [
         f"**{f.output_tokens} tokens** · {f.latency_ms / 1000:.1f} s · {f.tokens_per_s:.1f} tokens/s · finished: {f.finish_reason}",
@@ -99,6 +104,8 @@ def figures_markdown(result: GenerationResult | None, error: GenerationError | N
         lines.append("**Flags:** " + ", ".join(f.flags))
     if f.cached:
         lines.append("_From the cache: same prompt, settings and seed as an earlier run._")
+    if grounded:
+        lines.append(grounded)
     return "  \n".join(lines)
 
 
@@ -108,20 +115,25 @@ def compare(
 ) -> Iterator[list[str]]:
     """Answer the prompt under the first ``count`` columns' settings; stream every column.
 
-    ``sliders`` are every column's, under :data:`COLUMN_PREFIXES`; Gradio fills
-    ``oauth_token`` in by its type.
+    ``sliders`` are every column's, under :data:`COLUMN_PREFIXES`, with its number of
+    Scripture passages (``a_passages``; 0: not grounded), found for the prompt as Chat
+    finds them. Gradio fills ``oauth_token`` in by its type.
     """
     if not prompt or not prompt.strip():
         raise gr.Error("Type a prompt to compare the settings on.", print_exception=False)
     count = int(count)
     settings = [column_params(sliders, seed, stop, COLUMN_PREFIXES[i]).overrides() for i in range(count)]
+    passages = [passages_for(prompt, sliders.get(f"{COLUMN_PREFIXES[i]}passages")) for i in range(count)]
     answers = [""] * MAX_COLUMNS
     figures = ["_Waiting…_" if i < count else "" for i in range(MAX_COLUMNS)]
     yield answers + figures
     try:
-        for update in iter_compare(service_for(oauth_token), prompt, settings, system_prompt=system_prompt or None, mode=mode):
+        for update in iter_compare(
+            service_for(oauth_token), prompt, settings, system_prompt=system_prompt or None, mode=mode,
+            retrieved=[[p.as_context() for p in found] for found in passages],
+        ):
             answers[update.index] = update.text
-            figures[update.index] = figures_markdown(update.result, update.error)
+            figures[update.index] = figures_markdown(update.result, update.error, passages[update.index])
             yield answers + figures
     except GenerationError as error:  # a bad setting, found before any column ran
         raise gr.Error(error.message, print_exception=False) from error
@@ -224,6 +236,7 @@ def _build_column(index: int, sampling: GenerationParams) -> _Column:
         preset = gr.Dropdown(list(named), value=STARTING_PRESETS[index], label="Preset", elem_id=f"tune-preset-{name}")
         start = named[STARTING_PRESETS[index]] if index else sampling
         sliders = SamplingSliders.build(start, elem_id=f"tune-{{name}}-{name}")
+        passages = gr.Slider(0, MAX_PASSAGES, value=0, step=1, label="Scripture passages (0: not grounded)", elem_id=f"tune-passages-{name}")
         answer = gr.Textbox(label=f"Answer {name}", lines=10, max_lines=20, interactive=False, elem_id=f"tune-answer-{name}", buttons=["copy"])
         figures = gr.Markdown(elem_id=f"tune-figures-{name}")
         with gr.Accordion("Parameters sent", open=False):
@@ -231,13 +244,14 @@ def _build_column(index: int, sampling: GenerationParams) -> _Column:
         with gr.Row():
             use = gr.Button("Use in Chat", size="sm", elem_id=f"tune-use-{name}")
             export = gr.Button("Export .env", size="sm")
-    return _Column(box, preset, sliders, answer, figures, sent, use, export)
+    return _Column(box, preset, sliders, passages, answer, figures, sent, use, export)
 
 
 def build_tune_tab(sampling: gr.State, mode: gr.State, tabs: gr.Tabs) -> None:
     """``tabs`` lets "Use in Chat" switch to the Chat tab."""
     with gr.Tab("Tune", id="tune"):
-        gr.Markdown("Compare the same prompt under several settings with the same seed, or sweep one setting over a range.")
+        gr.Markdown("Compare the same prompt under several settings with the same seed, with or without Scripture passages, "
+                    "or sweep one setting over a range.")
         with gr.Row():
             prompt = gr.Textbox(DEFAULT_PROMPT, label="Prompt", lines=2, scale=3, elem_id="tune-prompt")
             with gr.Column(scale=1, min_width=200):
@@ -277,7 +291,11 @@ def build_tune_tab(sampling: gr.State, mode: gr.State, tabs: gr.Tabs) -> None:
                     citation_plot = gr.LinePlot(title="Citations", y_title="per answer")
                 sweep_table = gr.DataFrame(label="Per value", interactive=False)
 
-    every_column = {name: slider for column, prefix in zip(columns, COLUMN_PREFIXES) for name, slider in column.sliders.inputs(prefix).items()}
+    every_column = {
+        name: component
+        for column, prefix in zip(columns, COLUMN_PREFIXES)
+        for name, component in {**column.sliders.inputs(prefix), f"{prefix}passages": column.passages}.items()
+    }
     count.change(lambda n: [gr.Column(visible=i < int(n)) for i in range(MAX_COLUMNS)], count, [c.box for c in columns], api_visibility="private")
     compare_event = run_compare.click(
         compare, outputs=[c.answer for c in columns] + [c.figures for c in columns], api_name="compare", concurrency_limit=8,
@@ -287,6 +305,7 @@ def build_tune_tab(sampling: gr.State, mode: gr.State, tabs: gr.Tabs) -> None:
     for column in columns:
         own = {"seed": seed, "stop": stop, **column.sliders.inputs()}
         column.preset.input(preset_values, column.preset, column.sliders.components, api_visibility="private")
+        column.passages.change(warm_retriever, column.passages, None, api_visibility="private", show_progress="hidden")
         gr.on(
             [s.change for s in column.sliders.components] + [seed.change, stop.change, mode.change],
             sent_parameters, outputs=column.sent, inputs_kwargs={"mode": mode, **own},
