@@ -12,16 +12,12 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import wait
 from pathlib import Path
 
 import torch
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
-    StoppingCriteria,
-    StoppingCriteriaList,
-    TextIteratorStreamer,
 )
 
 from core.config import Settings
@@ -31,22 +27,12 @@ from core.generation.backends import BackendInfo, UsageMeter
 from core.generation.backends.local_sampling import local_sampling
 from core.generation.backends.model_thread import ModelThread
 from core.generation.backends.quantized import Quantization, quantize_linear_layers
+from core.generation.backends.stream_batches import RowEnded, StreamBatcher, StreamRequest
 from core.generation.model_files import ModelSource, conversion_folder, is_complete, resolve_source
 from core.generation.params import ChatMessage, GenerationParams
 from core.generation.types import StreamEvent, TokenUsage
 
 logger = logging.getLogger("scribes.textgen")
-
-
-class _StopWhenSet(StoppingCriteria):
-    """Ends generation at the next token once any of the events is set."""
-
-    def __init__(self, *events: threading.Event):
-        self._events = events
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: object) -> torch.BoolTensor:
-        stop = any(event.is_set() for event in self._events)
-        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
 def pick_device(requested: str) -> torch.device:
@@ -124,6 +110,7 @@ class LocalTransformersBackend:
             self._thread.close()
             raise
         self.load_seconds = time.perf_counter() - started
+        self._batcher = StreamBatcher(self._model, self._tokenizer, self._thread, self._generate_kwargs, self._stop_token_ids())
         logger.info(
             '{"event": "model_loaded", "model": "%s", "from": "%s", "device": "%s", "dtype": "%s", '
             '"quantization": "%s", "seconds": %.2f}',
@@ -243,67 +230,32 @@ class LocalTransformersBackend:
         return {key: value.to(self._device) for key, value in encoded.items()}
 
     def _generate(self, inputs: dict[str, torch.Tensor], params: GenerationParams, cancel: threading.Event) -> Iterator[StreamEvent]:
-        streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
-        abandoned = threading.Event()  # set when our reader goes away
-        outcome: dict[str, object] = {}
-        kwargs = self._generate_kwargs(params)
-
-        def work() -> None:
-            try:
-                if cancel.is_set() or abandoned.is_set():
-                    return
-                if params.seed is not None:
-                    torch.manual_seed(params.seed)
-                with torch.inference_mode():
-                    outcome["sequences"] = self._model.generate(
-                        **inputs,
-                        **kwargs,
-                        streamer=streamer,
-                        stopping_criteria=StoppingCriteriaList([_StopWhenSet(cancel, abandoned)]),
-                    )
-            except BaseException as error:  # handed to the reader, which raises it
-                outcome["error"] = error
-            finally:
-                streamer.end()
-
-        job = self._thread.submit(work)
-        finished = False
+        """Stream one answer; it decodes in a batch with the requests that arrive with it (see stream_batches)."""
+        request = StreamRequest(inputs["input_ids"], params, cancel)
+        self._batcher.submit(request)
+        ended: RowEnded | None = None
         try:
-            for text in streamer:
-                if text:
-                    yield StreamEvent(text=text)
-            job.result()
-            finished = True
+            while not isinstance(item := request.updates.get(), RowEnded):
+                yield StreamEvent(text=item)
+            ended = item
         finally:
-            if not finished:
-                abandoned.set()
-                # the stopping criterion ends generate() at its next token; wait for that, so
-                # a closed stream leaves the model idle (a process exiting mid-torch aborts)
-                if not job.cancel():
-                    wait([job], timeout=ABANDON_WAIT_S)
-        if "error" in outcome:
-            error = outcome["error"]
-            if isinstance(error, torch.cuda.OutOfMemoryError):
-                raise error
-            raise GenerationError("The local model failed while answering. Try again; if it keeps failing, restart the app.") from error  # type: ignore[misc]
-        yield self._final_event(inputs, outcome.get("sequences"), params, stopped=cancel.is_set())
-
-    def _final_event(self, inputs: dict[str, torch.Tensor], sequences: object, params: GenerationParams, *, stopped: bool) -> StreamEvent:
-        prompt_tokens = int(inputs["input_ids"].shape[1])
-        output_tokens = 0
-        if isinstance(sequences, torch.Tensor):
-            generated = sequences[0, prompt_tokens:].tolist()
-            if generated and generated[-1] in self._stop_token_ids():
-                generated = generated[:-1]
-            output_tokens = len(generated)
-        if stopped:
+            if ended is None:
+                request.abandoned.set()
+                # its row ends at the next token; wait for that, so a closed stream leaves the
+                # model no work of its own (a process exiting mid-torch aborts)
+                request.ended.wait(ABANDON_WAIT_S)
+        if ended.error is not None:
+            if isinstance(ended.error, torch.cuda.OutOfMemoryError):
+                raise ended.error
+            raise GenerationError("The local model failed while answering. Try again; if it keeps failing, restart the app.") from ended.error
+        if ended.stopped:
             finish = "cancelled"
-        elif output_tokens >= params.max_new_tokens:
+        elif ended.output_tokens >= params.max_new_tokens:
             finish = "length"
         else:
             finish = "stop"
-        self._usage.add(prompt_tokens, output_tokens)
-        return StreamEvent(finish_reason=finish, prompt_tokens=prompt_tokens, output_tokens=output_tokens)
+        self._usage.add(ended.prompt_tokens, ended.output_tokens)
+        yield StreamEvent(finish_reason=finish, prompt_tokens=ended.prompt_tokens, output_tokens=ended.output_tokens)
 
     def _generate_kwargs(self, params: GenerationParams) -> dict[str, object]:
         kwargs = self.sent_parameters(params)

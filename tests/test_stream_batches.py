@@ -1,0 +1,106 @@
+"""Local streams that wait for the model together decode in one batch, and each still stands alone.
+
+On the embedded model: while one answer decodes, the streams that arrive wait for the model
+thread; they then decode together (counted in forward passes: one per token for the whole
+batch, not one per token per stream). Stopping one ends only its own row; the limits and
+figures hold per request.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+
+from model_probe import forward_passes, wait_until_idle
+
+from core import GenerationResult
+from core.generation.backends.local import LocalTransformersBackend
+from core.generation.service import TextGenService
+
+QUESTIONS = ["Who was Ruth?", "What is faith?", "Who was Moses?", "What is hope?"]
+TOKENS = 24
+
+
+def _occupy(service: TextGenService) -> tuple[threading.Thread, threading.Event]:
+    """A first answer that holds the model while the test's streams arrive; set when it has started."""
+    started = threading.Event()
+
+    def answer() -> None:
+        for _ in service.stream("Tell me about the book of Psalms.", max_new_tokens=40, temperature=0):
+            started.set()
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    assert started.wait(60)
+    return thread, started
+
+
+def _collect(stream: Iterator, into: list) -> threading.Thread:
+    def read() -> None:
+        for update in stream:
+            if update.result is not None:
+                into.append(update.result)
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    return thread
+
+
+def test_streams_that_wait_together_decode_in_one_batch(fresh_local_service: TextGenService) -> None:
+    backend = fresh_local_service.backend()
+    assert isinstance(backend, LocalTransformersBackend)
+    results: list[GenerationResult] = []
+    with forward_passes(backend.model) as passes:
+        occupier, _ = _occupy(fresh_local_service)
+        readers = [_collect(fresh_local_service.stream_chat(q, max_new_tokens=TOKENS, temperature=0), results) for q in QUESTIONS]
+        occupier.join(120)
+        for reader in readers:
+            reader.join(120)
+    assert len(results) == len(QUESTIONS) and all(r.text.strip() and r.output_tokens <= TOKENS for r in results)
+    # 40 passes at most for the first answer, then one batch: at most TOKENS passes for all four
+    # (one by one they would take up to 4 x TOKENS)
+    assert passes[0] <= 41 + TOKENS + 2, f"{passes[0]} forward passes: the four streams did not decode together"
+    assert {r.params.max_new_tokens for r in results} == {TOKENS}
+
+
+def test_stopping_one_stream_of_a_batch_leaves_the_others_to_finish(fresh_local_service: TextGenService) -> None:
+    backend = fresh_local_service.backend()
+    assert isinstance(backend, LocalTransformersBackend)
+    occupier, _ = _occupy(fresh_local_service)
+    leaving = fresh_local_service.stream_chat("Tell me the whole story of David.", max_new_tokens=200, temperature=0.7)
+    results: list[GenerationResult] = []
+    staying = [_collect(fresh_local_service.stream_chat(q, max_new_tokens=TOKENS, temperature=0.7), results) for q in QUESTIONS[:2]]
+    seen = ""
+    for update in leaving:  # the batch starts once the first answer is done
+        seen += update.delta
+        if len(seen.split()) >= 2:
+            break
+    leaving.close()  # what Gradio does on Stop or a closed tab
+    occupier.join(120)
+    for reader in staying:
+        reader.join(120)
+    assert len(results) == 2 and all(r.text.strip() for r in results)
+    assert all(r.finish_reason in ("length", "stop") for r in results)
+    assert all(r.output_tokens == TOKENS or r.finish_reason == "stop" for r in results)
+    assert wait_until_idle(backend), "the model kept working after the batch ended"
+
+
+def test_requests_with_other_settings_or_a_seed_decode_apart(fresh_local_service: TextGenService) -> None:
+    """A batch shares one set of settings; a seed always runs alone, so its answer never depends on company."""
+    fresh_local_service = TextGenService(replace(fresh_local_service.settings, cache_size=0), backends={"local": fresh_local_service.backend()})
+    alone = fresh_local_service.chat("What is grace?", max_new_tokens=20, temperature=0.9, seed=11).text
+    results: list[GenerationResult] = []
+    occupier, _ = _occupy(fresh_local_service)
+    readers = [
+        _collect(fresh_local_service.stream_chat("What is grace?", max_new_tokens=20, temperature=0.9, seed=11, repetition_penalty=1.1), results),
+        _collect(fresh_local_service.stream_chat("Who was Ruth?", max_new_tokens=8, temperature=0), results),
+        _collect(fresh_local_service.stream_chat("What is faith?", max_new_tokens=12, temperature=0), results),
+    ]
+    occupier.join(120)
+    for reader in readers:
+        reader.join(120)
+    by_limit = {r.params.max_new_tokens: r for r in results}
+    assert sorted(by_limit) == [8, 12, 20]
+    assert by_limit[8].output_tokens <= 8 and by_limit[12].output_tokens <= 12
+    assert by_limit[20].text == alone  # the seeded answer, unchanged by the others waiting with it
