@@ -82,10 +82,11 @@ class StreamBatcher:
 
     def _drain(self) -> None:
         """On the model thread: answer the oldest waiting request with every one that can join it."""
-        time.sleep(GATHER_S)
         with self._lock:
             if not self._pending:
-                return  # answered in an earlier batch
+                return  # answered in an earlier batch: no gathering wait for it
+        time.sleep(GATHER_S)
+        with self._lock:
             first = self._pending[0]
             group = [r for r in self._pending if _joins(r.params, first.params)][:MAX_BATCH] if first.params.seed is None else [first]
             self._pending = [r for r in self._pending if r not in group]
