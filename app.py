@@ -11,6 +11,7 @@ from core import GenerationParams, get_textgen_service
 from ui.chat import build_chat_tab
 from ui.evaluate.tab import build_evaluate_tab
 from ui.prometheus import mount_metrics
+from ui.sessions import use_lean_sessions
 from ui.status import build_status_panel
 from ui.tune import build_tune_tab
 
@@ -47,10 +48,12 @@ def launch_settings() -> dict[str, object]:
         "server_port": int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         "max_threads": CONCURRENCY_LIMIT + 16,
         "max_file_size": MAX_UPLOAD,
+        "state_session_capacity": get_textgen_service().settings.sessions_kept,
     }
 
 
 if __name__ == "__main__":
+    use_lean_sessions()
     demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_SIZE)
     demo.launch(**launch_settings(), prevent_thread_lock=True)
     mount_metrics(demo)

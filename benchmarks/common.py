@@ -11,8 +11,10 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -67,6 +69,17 @@ def measure_apart(parts: Mapping[str, Callable[[], list[float]]]) -> dict[str, l
             print(line)
         values[name] = json.loads(last)
     return values
+
+
+@contextmanager
+def checkout(revision: str) -> Iterator[Path]:
+    """Another commit of this repository in a temporary worktree: a baseline the same interpreter runs."""
+    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as folder:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", folder, revision], check=True, capture_output=True)
+        try:
+            yield Path(folder)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", folder], check=True)
 
 
 def timed(action: Callable[[], object]) -> float:

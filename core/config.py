@@ -61,6 +61,7 @@ class Settings:
     log_prompts: bool = False
     cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "scribes-textgen")
     data_dir: Path = field(default_factory=lambda: _default_data_dir())
+    sessions_kept: int = 1000  # visitors' sessions the app keeps in memory, least recently used dropped first
 
     def __post_init__(self) -> None:
         if self.use_api is True and not (self.token or self.base_url):
@@ -194,6 +195,7 @@ _VARIABLES: tuple[_Var, ...] = (
     _Var(("HF_LOG_PROMPTS",), "log_prompts", _bool),
     _Var(("SCRIBES_CACHE_DIR",), "cache_dir", _path),
     _Var(("SCRIBES_DATA_DIR",), "data_dir", _path),
+    _Var(("SCRIBES_SESSIONS_KEPT",), "sessions_kept", _number(int, 10, 100000)),
 )
 
 #: Every variable the service reads, for documentation and the UI's "Export .env".

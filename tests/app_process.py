@@ -47,18 +47,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_app(env: Mapping[str, str], *, timeout_s: float = 180, port: int | None = None) -> RunningApp:
+def start_app(env: Mapping[str, str], *, timeout_s: float = 180, port: int | None = None, repo: Path = REPO) -> RunningApp:
     """Launch the app with ``env`` added to ours and wait until its page answers.
 
     ``port``: a restart on the same port is the same site to a browser, whose storage
-    (the reviewer's name) it keeps; by default a free port.
+    (the reviewer's name) it keeps; by default a free port. ``repo``: another checkout
+    (a benchmark's baseline commit) run by the same interpreter.
     """
     port = port or free_port()
     log_path = Path(tempfile.mkstemp(prefix="app-", suffix=".log")[1])
     full_env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1", **env}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            [sys.executable, "app.py"], cwd=repo, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     app = RunningApp(f"http://127.0.0.1:{port}/", process, log_path)
     deadline = time.monotonic() + timeout_s

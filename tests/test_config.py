@@ -77,6 +77,7 @@ def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path) -> None:
         ("ASSISTANT_MODEL_REPETITION_PENALTY", "0.9", "ASSISTANT_MODEL_REPETITION_PENALTY='0.9' is out of range. Allowed: from 1 to 2."),
         ("ASSISTANT_MODEL_CONTEXT_WINDOW", "100", "ASSISTANT_MODEL_CONTEXT_WINDOW='100' is out of range. Allowed: from 256 to 131072."),
         ("HF_GENERATION_TIMEOUT", "0", "HF_GENERATION_TIMEOUT='0' is out of range. Allowed: from 1 to 600."),
+        ("SCRIBES_SESSIONS_KEPT", "5", "SCRIBES_SESSIONS_KEPT='5' is out of range. Allowed: from 10 to 100000."),
         ("HF_USE_API", "maybe", "HF_USE_API='maybe' is not a yes/no value. Use true or false."),
         ("HF_DEVICE", "tpu", "HF_DEVICE='tpu' is not allowed. Use one of: auto, cpu, cuda."),
         ("HF_BASE_URL", "localhost:8080", "HF_BASE_URL must be an http:// or https:// URL, e.g. http://localhost:8080/v1."),

@@ -1,0 +1,68 @@
+"""What the server keeps for each visitor: a session that holds only what is the visitor's.
+
+Gradio's ``SessionState`` renders the config of every component of the app (some 300
+here) when a session starts, and these make the bulk of what a visitor costs, for as
+many as 10,000 visitors. They serve one purpose, the deep-link button
+(``gr.DeepLinkButton``), which reads them all at once. It also copies the app's tables
+of components and event handlers, so that an update can change them for one visitor.
+A :class:`LeanSession` renders a component's config when Gradio first needs it (an
+event's inputs and outputs), and the rest only if a deep link is asked for; its tables
+hold what the session changed, in front of the app's own (a ``ChainMap``). Same result,
+everything else Gradio's own; ``benchmarks/bench_session_memory.py`` has the figures.
+An app with a ``gr.render`` keeps Gradio's copies of the tables: a render deletes the
+app's handlers from one session's table, which a ``ChainMap`` cannot.
+
+How many sessions are kept is ``Settings.sessions_kept`` (``SCRIBES_SESSIONS_KEPT``).
+"""
+
+from __future__ import annotations
+
+from collections import ChainMap
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+from gradio import state_holder
+from gradio.blocks import BlocksConfig
+
+
+@dataclass(frozen=True)
+class _NoConfigsYet:
+    """What ``SessionState.__init__`` reads from the app, with no component to render up front."""
+
+    default_config: BlocksConfig
+    blocks: dict[int, Any] = field(default_factory=dict)
+
+
+class LeanSession(state_holder.SessionState):
+    """A Gradio session that renders each component's config on first use, not all at arrival."""
+
+    def __init__(self, blocks: gr.Blocks) -> None:
+        super().__init__(_NoConfigsYet(blocks.default_config))  # type: ignore[arg-type]
+        self._app_blocks = blocks.blocks
+        if not blocks.default_config.renderables:
+            self.blocks_config.blocks = ChainMap({}, blocks.default_config.blocks)  # type: ignore[assignment]
+            self.blocks_config.fns = ChainMap({}, blocks.default_config.fns)  # type: ignore[assignment]
+
+    @property
+    def components(self) -> Iterator[dict]:
+        """Every component's config, as Gradio's eager session would hold it (for deep links)."""
+        for key, block in self.blocks_config.blocks.items():
+            if key in self.config_values:
+                config = self.config_values[key]
+            elif key in self._app_blocks:
+                config = self.blocks_config.config_for_block(key, [], block)
+            else:
+                continue
+            if config:
+                yield config
+
+
+def use_lean_sessions() -> None:
+    """Every session this process starts from now on is a :class:`LeanSession`.
+
+    Gradio's ``StateHolder`` makes each visitor's session through its module's
+    ``SessionState`` name; a test checks that it still does.
+    """
+    state_holder.SessionState = LeanSession  # type: ignore[misc]
