@@ -1,16 +1,22 @@
-"""Soak: 100 concurrent chat clients for a minute through the running app, with faults injected.
+"""Soak: 100 concurrent chat clients for a minute, then 3,000 distinct visitors, through the running app, with faults injected.
 
 Not part of the default run (it takes a minute or more and loads both cores); run it with
 ``.venv/bin/python -m pytest -m soak -s``. The endpoint is :class:`fault_server.FaultServer`
 answering in a fixed time, one answer in ten a transient 503 that the service must retry
 into an answer. Pass: no error but the rare chat that meets three 503s in a row (the retry
 policy gives up then, as it should), and the app's memory (RSS) grows by less than 10% from
-the end of a warm-up at full concurrency to the end of the run.
+the end of a warm-up at full concurrency to the end of the run. Those clients share one
+session; the second test brings 3,000 distinct sessions (each its own session hash, two
+chats) in rounds and reads the app's RSS after each: past a warm-up of 500, at most 50 KiB
+per session; and the last 1,000, past the 1,000 sessions the app keeps (and the 2,000
+message queues Gradio keeps), add per session less than half of what sessions 500 to
+1,000 did, while they were still kept.
 """
 
 from __future__ import annotations
 
 import random
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +27,9 @@ import pytest
 from app_process import RunningApp, start_app
 from fault_server import FaultServer, Ok, Status
 from gradio_client import Client
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from bench_app_load import run_sessions  # the benchmark's session protocol, not a copy
 
 CLIENTS = 100
 DURATION_S = 60.0
@@ -133,3 +142,20 @@ def test_a_minute_of_100_concurrent_chats_with_faults(soak_app: tuple[RunningApp
     assert len(tally.errors) <= 0.01 * tally.answered
     assert flaky.faults > 0 and tally.answered > CLIENTS
     assert growth < MAX_MEMORY_GROWTH
+
+
+def test_memory_levels_off_over_3000_distinct_sessions(soak_app: tuple[RunningApp, FaultServer, Flaky]) -> None:
+    app, _server, _flaky = soak_app
+    rss: dict[int, float] = {}
+    sessions, failed = 0, 0
+    while sessions < 3000:
+        run = run_sessions(app.url, 250, 1, answer_holds="Grace is the free favour of God")
+        sessions += 250
+        failed += run.errors
+        rss[sessions] = _rss_bytes(app) / 1024
+    kept = (rss[1000] - rss[500]) / 500
+    past = (rss[3000] - rss[2000]) / 1000
+    print(f"\nsessions: RSS KiB {rss}; KiB per session 500-1,000 {kept:.1f}, 2,000-3,000 {past:.1f}; {failed} chats failed")
+    assert failed <= 0.01 * 2 * sessions  # retries that ran out against three 503s in a row, as above
+    assert (rss[2500] - rss[500]) / 2000 <= 50, rss
+    assert past < 0.5 * kept, rss
