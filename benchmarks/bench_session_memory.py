@@ -32,22 +32,24 @@ MEASURED = 2000
 
 @dataclass
 class MemoryRun:
-    sessions: list[int]
-    rss_mib: list[float]
-    errors: int
+    rss_mib: dict[int, float]  # after so many sessions
+    failures: list[str]
 
     def kib_per_session(self, start: int, end: int) -> float:
         """Least-squares slope of RSS against sessions between ``start`` and ``end``."""
-        points = [(s, r) for s, r in zip(self.sessions, self.rss_mib) if start <= s <= end]
+        points = [(s, r) for s, r in self.rss_mib.items() if start <= s <= end]
         slope = statistics.linear_regression([s for s, _ in points], [r for _, r in points]).slope
         return slope * 1024
 
 
-def rss_mib(app: RunningApp) -> float:
-    for line in Path(f"/proc/{app.process.pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS for the app process")
+def rss_by_sessions(app: RunningApp, rounds: int, per_round: int, answer_holds: str) -> MemoryRun:
+    """Rounds of ``per_round`` new sessions (two chats each, all of a round at once), the app's RSS after each."""
+    run = MemoryRun({0: app.rss_mib()}, [])
+    for done in range(per_round, (rounds + 1) * per_round, per_round):
+        run.failures += run_sessions(app.url, per_round, 1, answer_holds=answer_holds).failures
+        run.rss_mib[done] = app.rss_mib()
+        print(f"  {done} sessions, RSS {run.rss_mib[done]:.0f} MiB, {len(run.failures)} failed so far", flush=True)
+    return run
 
 
 def measure(repo: Path, base_url: str) -> MemoryRun:
@@ -63,17 +65,7 @@ def measure(repo: Path, base_url: str) -> MemoryRun:
             repo=repo,
         )
         try:
-            run = MemoryRun([0], [rss_mib(app)], 0)
-            while run.sessions[-1] < WARM_UP + MEASURED:
-                errors = run_sessions(app.url, ROUND, 1, answer_holds=ANSWER).errors
-                run.sessions.append(run.sessions[-1] + ROUND)
-                run.rss_mib.append(rss_mib(app))
-                run.errors += errors
-                print(
-                    f"  {repo.name}: {run.sessions[-1]} sessions, RSS {run.rss_mib[-1]:.0f} MiB, {errors} errors",
-                    flush=True,
-                )
-            return run
+            return rss_by_sessions(app, (WARM_UP + MEASURED) // ROUND, ROUND, ANSWER)
         finally:
             app.stop()
 
@@ -83,7 +75,7 @@ def figures(run: MemoryRun) -> str:
     return (
         f"{run.kib_per_session(WARM_UP, WARM_UP + MEASURED) * 1000 / 1024:.1f} MiB per 1,000 sessions "
         f"({run.kib_per_session(WARM_UP, half):.1f} KiB/session in the first 1,000, {run.kib_per_session(half, WARM_UP + MEASURED):.1f} in the next); "
-        f"RSS {run.rss_mib[1]:.0f} → {run.rss_mib[-1]:.0f} MiB; {run.errors} errors"
+        f"RSS {run.rss_mib[ROUND]:.0f} → {run.rss_mib[WARM_UP + MEASURED]:.0f} MiB; {len(run.failures)} errors"
     )
 
 

@@ -28,6 +28,13 @@ class RunningApp:
     def port(self) -> int:
         return int(self.url.rstrip("/").rsplit(":", 1)[1])
 
+    def rss_mib(self) -> float:
+        """The app process's resident memory."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS for the app process")
+
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 

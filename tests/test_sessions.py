@@ -14,14 +14,14 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
-from app_process import RunningApp, start_app
+from app_process import start_app
 from fault_server import FaultServer, Ok
 from gradio import state_holder
 
 from ui.sessions import LeanSession, use_lean_sessions
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from bench_app_load import run_sessions  # the benchmark's session protocol, not a copy
+from bench_session_memory import rss_by_sessions  # the benchmark's own rounds, not a copy
 
 ANSWER = "Grace is the free favour of God."
 
@@ -99,13 +99,6 @@ def test_an_app_with_a_render_keeps_gradios_own_tables() -> None:
     assert len(first.blocks_config.fns) != len(second.blocks_config.fns) == len(demo.fns)
 
 
-def _rss_mib(app: RunningApp) -> float:
-    for line in Path(f"/proc/{app.process.pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS for the app process")
-
-
 def test_memory_per_visitor_is_small_and_levels_off_at_the_sessions_kept(tmp_path: Path) -> None:
     """400 sessions past a warm-up cost at most 50 KiB each; past ``SCRIBES_SESSIONS_KEPT`` (600) far less.
 
@@ -126,15 +119,11 @@ def test_memory_per_visitor_is_small_and_levels_off_at_the_sessions_kept(tmp_pat
             }
         )
         try:
-            rss = {}
-            sessions = 0
-            for _ in range(7):
-                run = run_sessions(app.url, 200, 1, answer_holds=ANSWER)
-                assert run.errors == 0, f"{run.errors} of 400 chats failed: {run.failures[:3]}\n{app.log_tail()}"
-                sessions += 200
-                rss[sessions] = _rss_mib(app)
+            run = rss_by_sessions(app, 7, 200, ANSWER)
+            assert run.failures == [], f"{len(run.failures)} of 2,800 chats failed: {run.failures[:3]}\n{app.log_tail()}"
         finally:
             app.stop()
+    rss = run.rss_mib
     growing = (rss[600] - rss[200]) * 1024 / 400
     kept = (rss[1400] - rss[600]) * 1024 / 800
     print(

@@ -29,7 +29,7 @@ from fault_server import FaultServer, Ok, Status
 from gradio_client import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from bench_app_load import run_sessions  # the benchmark's session protocol, not a copy
+from bench_session_memory import rss_by_sessions  # the benchmark's own rounds, not a copy
 
 CLIENTS = 100
 DURATION_S = 60.0
@@ -64,13 +64,6 @@ class Tally:
     errors: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def _rss_bytes(app: RunningApp) -> int:
-    for line in Path(f"/proc/{app.process.pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS for the app process")
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +109,7 @@ def test_a_minute_of_100_concurrent_chats_with_faults(soak_app: tuple[RunningApp
         thread.start()
     for thread in threads:
         thread.join()
-    rss_before = _rss_bytes(app)
+    rss_before = app.rss_mib()
 
     tally = Tally()
     deadline = time.monotonic() + DURATION_S
@@ -125,7 +118,7 @@ def test_a_minute_of_100_concurrent_chats_with_faults(soak_app: tuple[RunningApp
         thread.start()
     for thread in threads:
         thread.join(timeout=DURATION_S + 120)
-    rss_after = _rss_bytes(app)
+    rss_after = app.rss_mib()
 
     unexpected = [e for e in tally.errors if RETRIES_RUN_OUT not in e]
     latencies = sorted(tally.latencies)
@@ -135,7 +128,7 @@ def test_a_minute_of_100_concurrent_chats_with_faults(soak_app: tuple[RunningApp
         f"{flaky.faults} faults injected "
         f"({len(server.requests)} requests); latency p50 {latencies[len(latencies) // 2]:.2f} s, "
         f"p95 {latencies[int(len(latencies) * 0.95)]:.2f} s, max {latencies[-1]:.2f} s; "
-        f"RSS {rss_before / 2**20:.0f} MiB -> {rss_after / 2**20:.0f} MiB ({growth:+.1%})"
+        f"RSS {rss_before:.0f} MiB -> {rss_after:.0f} MiB ({growth:+.1%})"
     )
     assert not any(thread.is_alive() for thread in threads), "a client hung"
     assert unexpected == [], unexpected[:5]
@@ -146,13 +139,9 @@ def test_a_minute_of_100_concurrent_chats_with_faults(soak_app: tuple[RunningApp
 
 def test_memory_levels_off_over_3000_distinct_sessions(soak_app: tuple[RunningApp, FaultServer, Flaky]) -> None:
     app, _server, _flaky = soak_app
-    rss: dict[int, float] = {}
-    sessions, failed = 0, 0
-    while sessions < 3000:
-        run = run_sessions(app.url, 250, 1, answer_holds="Grace is the free favour of God")
-        sessions += 250
-        failed += run.errors
-        rss[sessions] = _rss_bytes(app) / 1024
+    run = rss_by_sessions(app, 12, 250, "Grace is the free favour of God")
+    rss = {sessions: mib * 1024 for sessions, mib in run.rss_mib.items()}  # KiB
+    failed, sessions = len(run.failures), 3000
     kept = (rss[1000] - rss[500]) / 500
     past = (rss[3000] - rss[2000]) / 1000
     print(f"\nsessions: RSS KiB {rss}; KiB per session 500-1,000 {kept:.1f}, 2,000-3,000 {past:.1f}; {failed} chats failed")

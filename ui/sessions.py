@@ -10,7 +10,8 @@ event's inputs and outputs), and the rest only if a deep link is asked for; its 
 hold what the session changed, in front of the app's own (a ``ChainMap``). Same result,
 everything else Gradio's own; ``benchmarks/bench_session_memory.py`` has the figures.
 An app with a ``gr.render`` keeps Gradio's copies of the tables: a render deletes the
-app's handlers from one session's table, which a ``ChainMap`` cannot.
+handlers of its last drawing from the session's table, and a ``ChainMap`` can delete only
+what the session itself added.
 
 How many sessions are kept is ``Settings.sessions_kept`` (``SCRIBES_SESSIONS_KEPT``).
 """
