@@ -1,14 +1,15 @@
-"""Local streams that wait for the model together decode in one batch, and each still stands alone.
+"""Local streams decode in one batch, a stream that arrives joins it, and each still stands alone.
 
-On the embedded model: while one answer decodes, the streams that arrive wait for the model
-thread; they then decode together (counted in forward passes: one per token for the whole
-batch, not one per token per stream). Stopping one ends only its own row; the limits and
-figures hold per request.
+On the embedded model: while one answer decodes, the streams that arrive join its batch at
+the next token (counted in forward passes: one per token for the whole batch, plus one to
+read the prompts that join, not one per token per stream). Stopping one ends only its own
+row; the limits and figures hold per request.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -58,10 +59,34 @@ def test_streams_that_wait_together_decode_in_one_batch(fresh_local_service: Tex
         for reader in readers:
             reader.join(120)
     assert len(results) == len(QUESTIONS) and all(r.text.strip() and r.output_tokens <= TOKENS for r in results)
-    # 40 passes at most for the first answer, then one batch: at most TOKENS passes for all four
-    # (one by one they would take up to 4 x TOKENS)
-    assert passes[0] <= 41 + TOKENS + 2, f"{passes[0]} forward passes: the four streams did not decode together"
+    # 40 passes at most for the first answer, the four join it: at most TOKENS passes for all four
+    # and one per prompt read (one by one they would take up to 4 x TOKENS)
+    assert passes[0] <= 41 + TOKENS + 4, f"{passes[0]} forward passes: the four streams did not decode together"
     assert {r.params.max_new_tokens for r in results} == {TOKENS}
+
+
+def test_a_stream_that_arrives_mid_answer_joins_it_and_ends_first(fresh_local_service: TextGenService) -> None:
+    """Continuous batching: a short answer asked for while a long one decodes does not wait for it."""
+    backend = fresh_local_service.backend()
+    assert isinstance(backend, LocalTransformersBackend)
+    long_answer: list[GenerationResult] = []
+    finished: dict[str, float] = {}
+    with forward_passes(backend.model) as passes:
+        occupier = _collect(fresh_local_service.stream_chat("Tell me the whole story of King David.", max_new_tokens=160, temperature=0), long_answer)
+        while passes[0] < 10:  # the long answer is well under way
+            time.sleep(0.01)
+        joined_at = passes[0]
+        short: list[GenerationResult] = []
+        reader = _collect(fresh_local_service.stream_chat("Who was Ruth?", max_new_tokens=12, temperature=0), short)
+        reader.join(120)
+        finished["short"] = passes[0]
+        occupier.join(120)
+    assert short and short[0].text.strip() and short[0].output_tokens <= 12
+    assert long_answer and long_answer[0].output_tokens > 40, "the long answer ended too soon to show anything"
+    # the short answer took its prompt's reading and its 12 tokens inside the long answer's run
+    assert finished["short"] - joined_at <= 12 + 4, f"the short answer took {finished['short'] - joined_at} passes"
+    assert passes[0] <= long_answer[0].output_tokens + 3, f"{passes[0]} passes for both: the short one did not join"
+    assert wait_until_idle(backend)
 
 
 def test_stopping_one_stream_of_a_batch_leaves_the_others_to_finish(fresh_local_service: TextGenService) -> None:
@@ -86,8 +111,8 @@ def test_stopping_one_stream_of_a_batch_leaves_the_others_to_finish(fresh_local_
     assert wait_until_idle(backend), "the model kept working after the batch ended"
 
 
-def test_requests_with_other_settings_or_a_seed_decode_apart(fresh_local_service: TextGenService) -> None:
-    """A batch shares one set of settings; a seed always runs alone, so its answer never depends on company."""
+def test_rows_keep_their_own_settings_and_a_seed_runs_alone(fresh_local_service: TextGenService) -> None:
+    """Rows of one batch keep their own limits; a seed always runs alone, so its answer never depends on company."""
     fresh_local_service = TextGenService(replace(fresh_local_service.settings, cache_size=0), backends={"local": fresh_local_service.backend()})
     alone = fresh_local_service.chat("What is grace?", max_new_tokens=20, temperature=0.9, seed=11).text
     results: list[GenerationResult] = []

@@ -110,7 +110,7 @@ class LocalTransformersBackend:
             self._thread.close()
             raise
         self.load_seconds = time.perf_counter() - started
-        self._batcher = StreamBatcher(self._model, self._tokenizer, self._thread, self._generate_kwargs, self._stop_token_ids())
+        self._batcher = StreamBatcher(self._model, self._tokenizer, self._thread, self._stop_token_ids())
         logger.info(
             '{"event": "model_loaded", "model": "%s", "from": "%s", "device": "%s", "dtype": "%s", '
             '"quantization": "%s", "seconds": %.2f}',

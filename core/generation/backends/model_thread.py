@@ -44,6 +44,12 @@ class ModelThread:
         with self._count_lock:
             return self._pending > 0
 
+    @property
+    def others_waiting(self) -> bool:
+        """Asked by the running job: whether jobs are queued behind it (a long job yields to them)."""
+        with self._count_lock:
+            return self._pending > 1
+
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 

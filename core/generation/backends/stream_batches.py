@@ -1,17 +1,25 @@
-"""Streamed answers that arrive together decode together, each still streaming on its own.
+"""Streamed local answers decode together, and one that arrives joins the batch at the next token.
 
 The local model runs on one thread, so two pastors asking at once used to wait one after
 the other. On a CPU, one decoding step for eight sequences costs little more than for one,
-so the model thread takes every stream request waiting for it with the same generation
-settings (up to :data:`MAX_BATCH`) and answers them in one left-padded ``generate()``.
-Each row's new tokens go to its own reader as text; a reader that stops (Stop, a closed
-tab) ends only its own row, at the next token, and the others go on.
+so the model thread runs one decoding loop over every stream it holds (up to
+:data:`MAX_BATCH`): continuous batching. Between two tokens it reads the prompts of the
+streams that arrived, left-padded into the batch's cache, so a chat sent while others are
+answering starts after one prompt's reading, not after the longest answer in progress.
+Each row's tokens go to its own reader as text; a reader that stops (Stop, a closed tab)
+ends only its own row, at the next token, and the others go on. Rows keep their own
+settings: sampling, the token limit, stop strings.
 
-This is batching of arrivals, not continuous batching: a request that comes while a batch
-is decoding waits for the next one. Seeded requests run alone, so a seed still gives the
-same answer whatever else is running. A greedy answer in a batch of several can drift from
-the same answer alone after a few words (padded batches run other kernel paths), as
-evaluation batches do; see ``eval_sets/README.md``.
+transformers' own continuous batching (``generate_batch``, ``init_continuous_batching``)
+works on our int4 layers, but it runs a thread of its own (a second OpenMP team, which
+:mod:`~core.generation.backends.model_thread` exists to avoid) on a paged cache, and
+answered eight chats in about 3.5 times this loop's time (benchmarks/README.md, row 9c). So the loop is ours, on transformers' cache.
+
+A seeded request runs alone, so a seed still gives the same answer whatever else is
+running. A greedy answer in a batch of several can drift from the same answer alone after
+a few words (padded batches run other kernel paths), as evaluation batches do; see
+``eval_sets/README.md``. The loop lets other jobs on the model thread (an evaluation batch)
+go first once its rows end, so a steady flow of chats cannot starve them.
 """
 
 from __future__ import annotations
@@ -19,26 +27,28 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
-from transformers.generation.streamers import BaseStreamer
+from torch.nn import functional
+from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
 
+from core.generation.backends.local_sampling import local_sampling
 from core.generation.backends.model_thread import ModelThread
+from core.generation.backends.token_choice import TokenRule, choose_tokens
 from core.generation.params import GenerationParams
 
 #: Most answers decoded in one batch: beyond eight, a step on 2 vCPUs grows with the batch.
 MAX_BATCH = 8
-#: How long the model thread waits for more requests before it starts a batch: requests
-#: sent together (several people pressing Enter in the same moment) reach it this far apart.
+#: How long an idle model thread waits for more requests before it starts: requests sent
+#: together (several people pressing Enter in the same moment) reach it this far apart.
 GATHER_S = 0.02
 
 
 @dataclass(frozen=True)
 class RowEnded:
-    """The last item a request's queue receives: its figures, or the error that ended the batch."""
+    """The last item a request's queue receives: its figures, or the error that ended its row."""
 
     prompt_tokens: int = 0
     output_tokens: int = 0
@@ -48,7 +58,7 @@ class RowEnded:
 
 @dataclass(eq=False)  # each request is itself: compared by identity, never by its tensors
 class StreamRequest:
-    """One streamed answer waiting for, or decoding in, a batch."""
+    """One streamed answer waiting for, or decoding in, the batch."""
 
     input_ids: torch.Tensor  # (1, prompt tokens)
     params: GenerationParams
@@ -61,74 +71,214 @@ class StreamRequest:
     def stopping(self) -> bool:
         return self.cancel.is_set() or self.abandoned.is_set()
 
+    @property
+    def prompt_tokens(self) -> int:
+        return int(self.input_ids.shape[1])
+
+    def end(self, output_tokens: int, error: BaseException | None = None) -> None:
+        """Tell the reader its row is over; only the first call counts."""
+        if self.ended.is_set():
+            return
+        self.ended.set()
+        self.updates.put(RowEnded(self.prompt_tokens, output_tokens, stopped=self.cancel.is_set(), error=error))
+
 
 class StreamBatcher:
-    """Gathers stream requests and decodes each group that shares its settings in one batch."""
+    """Holds the waiting stream requests and runs the one decoding loop over them."""
 
-    def __init__(
-        self, model: torch.nn.Module, tokenizer: object, thread: ModelThread,
-        generate_kwargs: Callable[[GenerationParams], dict[str, object]], stop_ids: set[int],
-    ) -> None:
-        self._model, self._tokenizer, self._thread = model, tokenizer, thread
-        self._generate_kwargs, self._stop_ids = generate_kwargs, stop_ids
+    def __init__(self, model: torch.nn.Module, tokenizer: object, thread: ModelThread, stop_ids: set[int]) -> None:
+        self._model, self._tokenizer, self._thread, self._stop_ids = model, tokenizer, thread, stop_ids
         self._pending: list[StreamRequest] = []
         self._lock = threading.Lock()
+        self._looping = False  # whether the loop is on the model thread or queued for it
 
     def submit(self, request: StreamRequest) -> None:
         """Queue ``request``; its text and then a :class:`RowEnded` arrive on ``request.updates``."""
         with self._lock:
             self._pending.append(request)
-        self._thread.submit(self._drain)
+            if self._looping:
+                return
+            self._looping = True
+        self._thread.submit(self._loop)
 
-    def _drain(self) -> None:
-        """On the model thread: answer the oldest waiting request with every one that can join it."""
-        with self._lock:
-            if not self._pending:
-                return  # answered in an earlier batch: no gathering wait for it
+    def _loop(self) -> None:
+        """On the model thread: decode until no stream is left, taking in arrivals between tokens."""
         time.sleep(GATHER_S)
-        with self._lock:
-            first = self._pending[0]
-            group = [r for r in self._pending if _joins(r.params, first.params)][:MAX_BATCH] if first.params.seed is None else [first]
-            self._pending = [r for r in self._pending if r not in group]
-        live = [r for r in group if not r.stopping]
-        for request in group:
-            if request.stopping:
-                request.ended.set()
-                request.updates.put(RowEnded(int(request.input_ids.shape[1]), 0, stopped=True))
-        if live:
-            self._decode(live)
+        batch = _Batch(self._model, self._tokenizer, self._stop_ids, self._pad_id())
+        while True:
+            with self._lock:
+                joining = self._admit(batch)
+                if not joining and not batch.rows:
+                    if self._pending:  # another job on the model thread goes first; the loop queues behind it
+                        self._thread.submit(self._loop)
+                    else:
+                        self._looping = False
+                    return
+            try:
+                if joining:
+                    batch.join(joining)
+                batch.step()
+            except BaseException as error:  # handed to every reader of the batch, which raise it
+                for request in joining:
+                    if not request.ended.is_set():
+                        request.end(0, error)
+                batch.fail(error)
 
-    def _decode(self, group: list[StreamRequest]) -> None:
-        input_ids, attention_mask = _left_padded([r.input_ids for r in group], self._pad_id())
-        streamer = _RowStreamer(self._tokenizer, group, self._stop_ids)
-        params = group[0].params
-        failure: BaseException | None = None
-        try:
-            if params.seed is not None:
-                torch.manual_seed(params.seed)
-            with torch.inference_mode():
-                self._model.generate(
-                    input_ids=input_ids, attention_mask=attention_mask, **self._generate_kwargs(params),
-                    streamer=streamer, stopping_criteria=StoppingCriteriaList([_StopRows(group)]),
-                )
-        except BaseException as error:  # handed to every reader of the batch, which raise it
-            failure = error
-        finally:
-            streamer.end()
-            for row, request in enumerate(group):
-                request.ended.set()
-                request.updates.put(
-                    RowEnded(int(request.input_ids.shape[1]), len(streamer.tokens[row]), stopped=request.cancel.is_set(), error=failure)
-                )
+    def _admit(self, batch: _Batch) -> list[StreamRequest]:
+        """Take the requests that join ``batch`` now, in order of arrival; end those already stopped."""
+        for request in [r for r in self._pending if r.stopping]:
+            self._pending.remove(request)
+            request.end(0)
+        if not self._pending or batch.seeded or not batch.open or self._thread.others_waiting:
+            return []
+        first = self._pending[0]
+        if first.params.seed is not None:  # a seed runs alone, so it waits for the batch to end
+            taken = [] if batch.rows else [first]
+        else:
+            room = MAX_BATCH - len(batch.rows)
+            taken = []
+            for request in self._pending:
+                if len(taken) == room or request.params.seed is not None:
+                    break
+                taken.append(request)
+        self._pending = self._pending[len(taken) :]
+        return taken
 
     def _pad_id(self) -> int:
         pad = getattr(self._tokenizer, "pad_token_id", None)
         return int(pad if pad is not None else getattr(self._tokenizer, "eos_token_id", 0))
 
 
-def _joins(params: GenerationParams, first: GenerationParams) -> bool:
-    """Whether a request can decode in ``first``'s batch: the same settings, and no seed."""
-    return params.seed is None and params == first
+class _Row:
+    """One request in the batch: its sampling, its tokens so far, and the text its reader has."""
+
+    def __init__(self, request: StreamRequest, tokenizer: object):
+        self.request, self._tokenizer = request, tokenizer
+        sent = local_sampling(request.params)
+        self.rule = TokenRule.from_sent(sent)
+        self.limit = int(sent["max_new_tokens"])  # type: ignore[call-overload]
+        self.stop_strings: list[str] = list(sent.get("stop_strings", []))  # type: ignore[call-overload]
+        self.seen = request.input_ids  # prompt and answer so far: what the repetition penalty looks at
+        self.tokens: list[int] = []
+        self.text = ""
+        self._prefix = self._read = 0  # incremental detokenization: decoded window [prefix, read)
+
+    def add(self, token: int) -> bool:
+        """Add ``token`` to the answer and hand new text to the reader; whether the row is done."""
+        self.tokens.append(token)
+        self.seen = torch.cat([self.seen, self.seen.new_tensor([[token]])], dim=1)
+        self._send(final=False)
+        return len(self.tokens) >= self.limit or any(stop in self.text for stop in self.stop_strings)
+
+    def finish(self, error: BaseException | None = None) -> None:
+        if error is None:
+            self._send(final=True)
+        self.request.end(len(self.tokens), error)
+
+    def _send(self, *, final: bool) -> None:
+        # decoding only the tokens since the last word keeps each token's cost constant over a long answer
+        before = self._tokenizer.decode(self.tokens[self._prefix : self._read], skip_special_tokens=True)  # type: ignore[attr-defined]
+        now = self._tokenizer.decode(self.tokens[self._prefix :], skip_special_tokens=True)  # type: ignore[attr-defined]
+        if now.endswith("\ufffd") and not final:
+            return  # a character split across tokens: wait for the rest of it
+        if len(now) > len(before):
+            delta = now[len(before) :]
+            self.text += delta
+            self.request.updates.put(delta)
+            self._prefix, self._read = self._read, len(self.tokens)
+
+
+class _Batch:
+    """The rows decoding together, their shared key/value cache, and the next token of each."""
+
+    def __init__(self, model: torch.nn.Module, tokenizer: object, stop_ids: set[int], pad_id: int):
+        self._model, self._tokenizer, self._stop_ids, self._pad_id = model, tokenizer, stop_ids, pad_id
+        self.rows: list[_Row] = []
+        self._cache: DynamicCache | None = None
+        self._mask = torch.zeros((0, 0), dtype=torch.long)  # (rows, cached positions): 0 where a row is padded
+        self._next = torch.zeros((0, 1), dtype=torch.long)  # each row's last token, not yet in the cache
+
+    @property
+    def seeded(self) -> bool:
+        return any(row.request.params.seed is not None for row in self.rows)
+
+    @property
+    def open(self) -> bool:
+        """Whether rows can join now: the cache is empty or plain key/value layers (no sliding windows)."""
+        return self._cache is None or all(type(layer) is DynamicLayer for layer in self._cache.layers)
+
+    def join(self, requests: list[StreamRequest]) -> None:
+        """Read the prompts of ``requests`` together and add their rows, each with its first token."""
+        ids, mask = _left_padded([r.input_ids for r in requests], self._pad_id)
+        seed = requests[0].params.seed
+        if seed is not None:
+            torch.manual_seed(seed)
+        cache = DynamicCache(config=self._model.config)
+        logits = self._forward(ids, mask, cache)
+        rows = [_Row(r, self._tokenizer) for r in requests]
+        first = _choose(logits, rows)
+        if self._cache is None:
+            self._cache, self._mask = cache, mask
+        else:
+            self._cache, self._mask = _merged(self._cache, self._mask, cache, mask)
+        self.rows += rows
+        self._next = torch.cat([self._next, torch.tensor(first, dtype=torch.long)[:, None]])
+        self._take(first, start=len(self.rows) - len(rows))
+
+    def step(self) -> None:
+        """One token for every row; rows that end leave the batch."""
+        self._end_rows([i for i, row in enumerate(self.rows) if row.request.stopping])
+        if not self.rows:
+            return
+        self._mask = torch.cat([self._mask, self._mask.new_ones((len(self.rows), 1))], dim=1)
+        logits = self._forward(self._next, self._mask, self._cache)
+        chosen = _choose(logits, self.rows)
+        self._next = torch.tensor(chosen, dtype=torch.long)[:, None]
+        self._take(chosen)
+
+    def fail(self, error: BaseException) -> None:
+        for row in self.rows:
+            row.finish(error)
+        self.rows, self._cache = [], None
+        self._mask, self._next = self._mask[:0, :0], self._next[:0]
+
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, cache: DynamicCache | None) -> torch.Tensor:
+        """The logits of each row's last position, for ``ids`` after what ``cache`` holds."""
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)[:, -ids.shape[1] :]
+        with torch.inference_mode():
+            out = self._model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True, logits_to_keep=1)
+        return out.logits[:, -1]
+
+    def _take(self, chosen: list[int], start: int = 0) -> None:
+        """Hand the rows from ``start`` on their chosen tokens; end those that stop on it or reach their limit."""
+        done = []
+        for index, (row, token) in enumerate(zip(self.rows[start:], chosen, strict=True), start=start):
+            if token in self._stop_ids or row.add(token):
+                done.append(index)
+        self._end_rows(done)
+
+    def _end_rows(self, indices: list[int]) -> None:
+        if not indices:
+            return
+        for index in indices:
+            self.rows[index].finish()
+        keep = [i for i in range(len(self.rows)) if i not in indices]
+        self.rows = [self.rows[i] for i in keep]
+        if not keep:
+            self._cache, self._mask, self._next = None, self._mask[:0, :0], self._next[:0]
+            return
+        kept = torch.tensor(keep)
+        self._cache.batch_select_indices(kept)  # type: ignore[union-attr]
+        self._mask, self._next = self._mask[kept], self._next[kept]
+        # columns that are padding in every row left are dropped: attention never reads them
+        start = int(self._mask.any(dim=0).int().argmax())
+        if start:
+            _crop_front(self._cache, start)  # type: ignore[arg-type]
+            self._mask = self._mask[:, start:]
+
+
+def _choose(logits: torch.Tensor, rows: list[_Row]) -> list[int]:
+    return choose_tokens(logits, [row.rule for row in rows], [row.seen for row in rows])
 
 
 def _left_padded(rows: list[torch.Tensor], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -142,52 +292,24 @@ def _left_padded(rows: list[torch.Tensor], pad_id: int) -> tuple[torch.Tensor, t
     return ids, mask
 
 
-class _StopRows(StoppingCriteria):
-    """Ends each row at the next token once its reader stopped or went away; the batch runs on."""
-
-    def __init__(self, group: list[StreamRequest]):
-        self._group = group
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: object) -> torch.BoolTensor:
-        stops = []
-        for request in self._group:
-            if request.stopping:
-                request.ended.set()
-            stops.append(request.stopping)
-        return torch.tensor(stops, dtype=torch.bool, device=input_ids.device)
+def _merged(cache: DynamicCache, mask: torch.Tensor, other: DynamicCache, other_mask: torch.Tensor) -> tuple[DynamicCache, torch.Tensor]:
+    """Two batches' caches as one: the shorter is padded on the left, where its mask hides it."""
+    width = max(mask.shape[1], other_mask.shape[1])
+    for layer, joining in zip(cache.layers, other.layers, strict=True):
+        layer.keys = torch.cat([_pad_front(layer.keys, width), _pad_front(joining.keys, width)])
+        layer.values = torch.cat([_pad_front(layer.values, width), _pad_front(joining.values, width)])
+    return cache, torch.cat([_pad_front(mask, width, dim=1), _pad_front(other_mask, width, dim=1)])
 
 
-class _RowStreamer(BaseStreamer):
-    """Turns each step's new token of every row into text for that row's reader."""
+def _pad_front(tensor: torch.Tensor, width: int, dim: int = 2) -> torch.Tensor:
+    """``tensor`` with zeros in front along ``dim`` up to ``width``."""
+    missing = width - tensor.shape[dim]
+    if not missing:
+        return tensor
+    pad = [0, 0] * (tensor.dim() - 1 - dim) + [missing, 0]
+    return functional.pad(tensor, pad)
 
-    def __init__(self, tokenizer: object, group: list[StreamRequest], stop_ids: set[int]):
-        self._tokenizer, self._group, self._stop_ids = tokenizer, group, stop_ids
-        self.tokens: list[list[int]] = [[] for _ in group]
-        self._sent = [""] * len(group)
-        self._done = [False] * len(group)
-        self._prompt_seen = False
 
-    def put(self, value: torch.Tensor) -> None:
-        if not self._prompt_seen:  # generate() hands the prompt over first
-            self._prompt_seen = True
-            return
-        for row, token in enumerate(value.reshape(len(self._group), -1)[:, -1].tolist()):
-            if self._done[row]:
-                continue
-            if token in self._stop_ids or self._group[row].stopping:
-                self._done[row] = True
-                continue
-            self.tokens[row].append(token)
-            self._send(row, final=False)
-
-    def end(self) -> None:
-        for row in range(len(self._group)):
-            self._send(row, final=True)
-
-    def _send(self, row: int, *, final: bool) -> None:
-        text = self._tokenizer.decode(self.tokens[row], skip_special_tokens=True)  # type: ignore[attr-defined]
-        if text.endswith("\ufffd") and not final:
-            return  # a character split across tokens: wait for the rest of it
-        if len(text) > len(self._sent[row]):
-            self._group[row].updates.put(text[len(self._sent[row]) :])
-            self._sent[row] = text
+def _crop_front(cache: DynamicCache, start: int) -> None:
+    for layer in cache.layers:
+        layer.keys, layer.values = layer.keys[:, :, start:], layer.values[:, :, start:]
