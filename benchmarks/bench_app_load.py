@@ -5,16 +5,17 @@ once and ask a first question, then send 3 more chats each, all at once, to the 
 whose endpoint is a local OpenAI-compatible server answering in a fixed 500 ms (the
 baseline: what a client would wait with no app in between). Local mode: 20 sessions,
 one chat each, on the embedded model (answers capped at 48 tokens so the run stays short).
-Targets: API p95 ≤ 1.5 s and no errors; local no errors. ``--baseline REV`` runs the API
-sessions on another commit too, in the same run.
+Targets: API p95 ≤ 1.5 s and no errors; local no errors. ``--baseline REV`` runs the same
+sessions on another commit too, in the same run (the local ones alternately, ``--pairs``).
 
-    .venv/bin/python benchmarks/bench_app_load.py [--baseline REV] [--api-only]
+    .venv/bin/python benchmarks/bench_app_load.py [--baseline REV] [--api-only | --local-only] [--pairs N]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import time
@@ -132,29 +133,58 @@ def api_sessions(repo: Path) -> LoadRun:
             app.stop()
 
 
+def local_sessions(repo: Path) -> LoadRun:
+    app = start_app({"HF_USE_API": "false", "HF_CACHE_SIZE": "0", "ASSISTANT_MAX_OUTPUT_TOKENS": "48"}, repo=repo)
+    try:
+        return run_sessions(app.url, 20, 0)
+    finally:
+        app.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", help="also run the API sessions on this commit (a temporary worktree), e.g. the one before a change")
-    parser.add_argument("--api-only", action="store_true", help="skip the local sessions")
+    parser.add_argument("--baseline", help="also run the sessions on this commit (a temporary worktree), e.g. the one before a change")
+    parts = parser.add_mutually_exclusive_group()
+    parts.add_argument("--api-only", action="store_true", help="skip the local sessions")
+    parts.add_argument("--local-only", action="store_true", help="skip the API sessions")
+    parser.add_argument("--pairs", type=int, default=1, help="local runs of each commit, alternating (default 1)")
     args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        baseline = stack.enter_context(common.checkout(args.baseline)) if args.baseline else None
+        if not args.local_only:
+            api_runs(baseline, args.baseline)
+        if not args.api_only:
+            local_runs(baseline, args.baseline, args.pairs)
+
+
+def api_runs(baseline: Path | None, revision: str | None) -> None:
     runs = {"": api_sessions(REPO)}
-    if args.baseline:
-        with common.checkout(args.baseline) as worktree:
-            runs[f" (commit {args.baseline})"] = api_sessions(worktree)
+    if baseline is not None:
+        runs[f" (commit {revision})"] = api_sessions(baseline)
     server_alone = f"{SERVER_DELAY_S:.2f} s (the server alone)"
     for label, run in runs.items():
         common.report(f"App, 100 open API sessions × 3 chats{label}", f"{figures(run.later)}, {run.errors} errors, {run.later_wall_s:.1f} s wall",
                       server_alone, percentile(run.later, 0.95) / SERVER_DELAY_S, "ratio = p95 / server time; target p95 ≤ 1.5 s, 0 errors")
         common.report(f"App, 100 API sessions arriving at once (first chat){label}", figures(run.first), server_alone,
                       percentile(run.first, 0.95) / SERVER_DELAY_S, "includes Gradio setting each session up")
-    if args.api_only:
-        return
-    app = start_app({"HF_USE_API": "false", "HF_CACHE_SIZE": "0", "ASSISTANT_MAX_OUTPUT_TOKENS": "48"})
-    try:
-        run = run_sessions(app.url, 20, 0)
-    finally:
-        app.stop()
-    common.report("App, 20 local sessions × 1 chat (≤48 tokens)", f"{figures(run.first)}, {run.errors} errors", "–", None, "one model, answers in turn")
+
+
+def local_runs(baseline: Path | None, revision: str | None, pairs: int) -> None:
+    ours: list[LoadRun] = []
+    theirs: list[LoadRun] = []
+    for _ in range(pairs):
+        ours.append(local_sessions(REPO))
+        if baseline is not None:
+            theirs.append(local_sessions(baseline))
+    for run in ours:
+        compared = ""
+        ratio = None
+        if theirs:
+            p95s = [percentile(r.first, 0.95) for r in theirs]
+            compared = "; ".join(f"{figures(r.first)}, {r.errors} errors" for r in theirs) + f" (commit {revision})"
+            ratio = percentile(run.first, 0.95) / statistics.median(p95s)
+        common.report("App, 20 local sessions arriving at once × 1 chat (≤48 tokens)", f"{figures(run.first)}, {run.errors} errors",
+                      compared or "–", ratio, "ratio = p95 / the baseline's median p95")
 
 
 if __name__ == "__main__":
