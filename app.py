@@ -54,6 +54,7 @@ def launch_settings() -> dict[str, object]:
 
 if __name__ == "__main__":
     use_lean_sessions()
+    get_textgen_service().load_local_model_in_background()
     demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_SIZE)
     demo.launch(**launch_settings(), prevent_thread_lock=True)
     mount_metrics(demo)

@@ -7,6 +7,7 @@ The answer cache is off in this app, so "the same text" is generated twice, not 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +33,15 @@ def uncached_app(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> I
     )
     yield app
     app.stop()
+
+
+def test_the_model_loads_at_start_before_anyone_asks(uncached_app: RunningApp) -> None:
+    """The first of this module's tests: no question has been sent, yet the model is loaded."""
+    deadline = time.monotonic() + 120
+    while '"event": "model_loaded"' not in (log := uncached_app.log_path.read_text(errors="replace")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert '"event": "model_loaded"' in log, uncached_app.log_tail()
+    assert '"event": "generation"' not in log
 
 
 def _compare(client: Client):  # type: ignore[no-untyped-def]

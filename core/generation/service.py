@@ -6,6 +6,7 @@ the output limit, retries, validation, caching and logging apply to all of them 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Hashable, Iterator, Mapping, Sequence
@@ -25,6 +26,8 @@ from core.generation.retry import RetryPolicy, open_with_retry
 from core.generation.telemetry import GenerationLogRecord, log_generation
 from core.generation.types import GenerationResult, StreamEvent, StreamUpdate, TruncationReport
 from core.generation.validation import validate_output
+
+logger = logging.getLogger("scribes.textgen")
 
 MessagesLike = str | Sequence[ChatMessage | Mapping[str, str]]
 
@@ -324,6 +327,26 @@ class TextGenService:
         if mode == "local" and not self.is_loaded("local"):
             return local_sampling(resolved)
         return self.backend(mode).sent_parameters(resolved)
+
+    def load_local_model_in_background(self) -> threading.Thread | None:
+        """In local mode, load the model now on a thread of its own; the app calls this at start.
+
+        Otherwise the first question after a start waits for the load (seconds from the
+        cache, longer the first time), and so does everyone who asked with it. A load that
+        fails is only logged here: the first question meets the same plain message.
+        """
+        if self.settings.mode != "local":
+            return None
+
+        def load() -> None:
+            try:
+                self.backend("local")
+            except GenerationError as error:
+                logger.warning('{"event": "model_preload_failed", "error": "%s"}', error.message)
+
+        thread = threading.Thread(target=load, name="local-model-preload", daemon=True)
+        thread.start()
+        return thread
 
     def get_model_info(self) -> dict[str, object]:
         """The spec's fields plus device, context window, usage and cache figures. No secrets."""
