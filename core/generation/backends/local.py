@@ -127,6 +127,11 @@ class LocalTransformersBackend:
         """The loaded ``transformers`` model (benchmarks and fault-injection tests hook into it)."""
         return self._model
 
+    @property
+    def tokenizer(self) -> object:
+        """The model's tokenizer (a benchmark feeds transformers' own batching with it)."""
+        return self._tokenizer
+
     # --- Protocol -------------------------------------------------------------------------
 
     def count_tokens(self, messages: list[ChatMessage]) -> int:

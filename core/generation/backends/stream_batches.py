@@ -13,7 +13,8 @@ settings: sampling, the token limit, stop strings.
 transformers' own continuous batching (``generate_batch``, ``init_continuous_batching``)
 works on our int4 layers, but it runs a thread of its own (a second OpenMP team, which
 :mod:`~core.generation.backends.model_thread` exists to avoid) on a paged cache, and
-answered eight chats in about 3.5 times this loop's time (benchmarks/README.md, row 9c). So the loop is ours, on transformers' cache.
+answered eight chats in 3.5 to 4.6 times this loop's time (benchmarks/README.md, row 9c).
+So the loop is ours, on transformers' cache.
 
 A seeded request runs alone, so a seed still gives the same answer whatever else is
 running. A greedy answer in a batch of several can drift from the same answer alone after
