@@ -62,33 +62,42 @@ def choose_tokens(logits: torch.Tensor, rules: list[TokenRule], seen: list[torch
 
 def nucleus(scores: torch.Tensor, rule: TokenRule) -> tuple[torch.Tensor, torch.Tensor]:
     """The tokens a sampled row may draw and their probabilities (not renormalised), for one row's scores (vocabulary,)."""
-    scores = scores / rule.temperature
-    return _nucleus(scores, rule, min(CANDIDATES, scores.shape[-1]))
+    return nuclei(scores[None], [rule])[0]
 
 
-def _nucleus(scores: torch.Tensor, rule: TokenRule, candidates: int) -> tuple[torch.Tensor, torch.Tensor]:
+def nuclei(scores: torch.Tensor, rules: list[TokenRule]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """:func:`nucleus` for every row of ``scores`` (rows, vocabulary): the passes over the vocabulary are shared."""
     vocabulary = scores.shape[-1]
-    if rule.top_k:
-        values, tokens = scores.topk(min(rule.top_k, vocabulary))
-        probabilities = functional.softmax(values, dim=-1)  # top-k first: top-p sees only what it kept
-    elif rule.top_p >= 1.0:
-        return torch.arange(vocabulary), functional.softmax(scores, dim=-1)
-    else:
-        values, tokens = scores.topk(candidates)
-        probabilities = (values - scores.logsumexp(dim=-1)).exp()
-        if float(probabilities.sum()) < rule.top_p and candidates < vocabulary:
-            return _nucleus(scores, rule, vocabulary)  # a flat distribution: all of it, sorted
-    if rule.top_p < 1.0:
-        before = probabilities.cumsum(dim=-1) - probabilities  # the probability of the likelier tokens
-        keep = before < rule.top_p
-        keep[0] = True  # the likeliest always stays
-        tokens, probabilities = tokens[keep], probabilities[keep]
-    return tokens, probabilities
+    scores = scores / scores.new_tensor([rule.temperature for rule in rules])[:, None]
+    widest = min(vocabulary, max(CANDIDATES, *(rule.top_k for rule in rules)))
+    values, tokens = scores.topk(widest, dim=-1)
+    totals = scores.logsumexp(dim=-1)
+    found = []
+    for row, rule in enumerate(rules):
+        if rule.top_k:
+            kept = min(rule.top_k, vocabulary)
+            found.append(_top_p(tokens[row, :kept], functional.softmax(values[row, :kept], dim=-1), rule))  # top-p sees what top-k kept
+        elif rule.top_p >= 1.0:
+            found.append((torch.arange(vocabulary), functional.softmax(scores[row], dim=-1)))
+        else:
+            probabilities = (values[row, :CANDIDATES] - totals[row]).exp()
+            if float(probabilities.sum()) < rule.top_p and CANDIDATES < vocabulary:  # a flat distribution: all of it, sorted
+                everything, order = scores[row].sort(descending=True)
+                found.append(_top_p(order, (everything - totals[row]).exp(), rule))
+            else:
+                found.append(_top_p(tokens[row, :CANDIDATES], probabilities, rule))
+    return found
+
+
+def _top_p(tokens: torch.Tensor, probabilities: torch.Tensor, rule: TokenRule) -> tuple[torch.Tensor, torch.Tensor]:
+    """Of ``tokens`` (likeliest first), those whose likelier tokens hold less than ``top_p``."""
+    if rule.top_p >= 1.0:
+        return tokens, probabilities
+    before = probabilities.cumsum(dim=-1) - probabilities
+    keep = before < rule.top_p
+    keep[0] = True  # the likeliest always stays
+    return tokens[keep], probabilities[keep]
 
 
 def _sample(scores: torch.Tensor, rules: list[TokenRule]) -> list[int]:
-    picked = []
-    for row, rule in enumerate(rules):
-        tokens, probabilities = nucleus(scores[row], rule)
-        picked.append(int(tokens[torch.multinomial(probabilities, num_samples=1)]))
-    return picked
+    return [int(tokens[torch.multinomial(probabilities, num_samples=1)]) for tokens, probabilities in nuclei(scores, rules)]
