@@ -31,10 +31,9 @@ import time
 from dataclasses import dataclass, field
 
 import torch
-from torch.nn import functional
 from transformers import DynamicCache
-from transformers.cache_utils import DynamicLayer
 
+from core.generation.backends.batch_cache import can_merge, crop_front, merged, new_cache
 from core.generation.backends.local_sampling import local_sampling
 from core.generation.backends.model_thread import ModelThread
 from core.generation.backends.token_choice import TokenRule, choose_tokens
@@ -206,7 +205,7 @@ class _Batch:
     @property
     def open(self) -> bool:
         """Whether rows can join now: the cache is empty or plain key/value layers (no sliding windows)."""
-        return self._cache is None or all(type(layer) is DynamicLayer for layer in self._cache.layers)
+        return self._cache is None or can_merge(self._cache)
 
     def join(self, requests: list[StreamRequest]) -> None:
         """Read the prompts of ``requests`` together and add their rows, each with its first token."""
@@ -214,14 +213,14 @@ class _Batch:
         seed = requests[0].params.seed
         if seed is not None:
             torch.manual_seed(seed)
-        cache = DynamicCache(config=self._model.config)
+        cache = new_cache(self._model.config)
         logits = self._forward(ids, mask, cache)
         rows = [_Row(r, self._tokenizer) for r in requests]
         first = _choose(logits, rows)
         if self._cache is None:
             self._cache, self._mask = cache, mask
         else:
-            self._cache, self._mask = _merged(self._cache, self._mask, cache, mask)
+            self._cache, self._mask = merged(self._cache, self._mask, cache, mask)
         self.rows += rows
         self._next = torch.cat([self._next, torch.tensor(first, dtype=torch.long)[:, None]])
         self._take(first, start=len(self.rows) - len(rows))
@@ -274,7 +273,7 @@ class _Batch:
         # columns that are padding in every row left are dropped: attention never reads them
         start = int(self._mask.any(dim=0).int().argmax())
         if start:
-            _crop_front(self._cache, start)  # type: ignore[arg-type]
+            crop_front(self._cache, start)  # type: ignore[arg-type]
             self._mask = self._mask[:, start:]
 
 
@@ -291,26 +290,3 @@ def _left_padded(rows: list[torch.Tensor], pad_id: int) -> tuple[torch.Tensor, t
         ids[index, width - row.shape[1] :] = row[0]
         mask[index, width - row.shape[1] :] = 1
     return ids, mask
-
-
-def _merged(cache: DynamicCache, mask: torch.Tensor, other: DynamicCache, other_mask: torch.Tensor) -> tuple[DynamicCache, torch.Tensor]:
-    """Two batches' caches as one: the shorter is padded on the left, where its mask hides it."""
-    width = max(mask.shape[1], other_mask.shape[1])
-    for layer, joining in zip(cache.layers, other.layers, strict=True):
-        layer.keys = torch.cat([_pad_front(layer.keys, width), _pad_front(joining.keys, width)])
-        layer.values = torch.cat([_pad_front(layer.values, width), _pad_front(joining.values, width)])
-    return cache, torch.cat([_pad_front(mask, width, dim=1), _pad_front(other_mask, width, dim=1)])
-
-
-def _pad_front(tensor: torch.Tensor, width: int, dim: int = 2) -> torch.Tensor:
-    """``tensor`` with zeros in front along ``dim`` up to ``width``."""
-    missing = width - tensor.shape[dim]
-    if not missing:
-        return tensor
-    pad = [0, 0] * (tensor.dim() - 1 - dim) + [missing, 0]
-    return functional.pad(tensor, pad)
-
-
-def _crop_front(cache: DynamicCache, start: int) -> None:
-    for layer in cache.layers:
-        layer.keys, layer.values = layer.keys[:, :, start:], layer.values[:, :, start:]
