@@ -19,7 +19,7 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from core.generation.backends.token_choice import CANDIDATES, TokenRule, choose_tokens, nucleus
+from core.generation.backends.token_choice import CANDIDATES, TokenRule, choose_tokens, nuclei
 
 VOCABULARY = 49152
 
@@ -55,7 +55,7 @@ def test_the_nucleus_is_transformers_own(rule: TokenRule, spread: float) -> None
     for seed in range(5):
         scores = _logits(spread, seed)
         expected = _transformers_probabilities(scores, rule)
-        tokens, probabilities = nucleus(scores, rule)
+        tokens, probabilities = nuclei(scores[None], [rule])[0]
         ours = torch.zeros(VOCABULARY)
         ours[tokens] = probabilities / probabilities.sum()
         # float32 sums taken in another order may differ on the one token at the nucleus's edge
@@ -67,7 +67,7 @@ def test_the_nucleus_is_transformers_own(rule: TokenRule, spread: float) -> None
 
 def test_a_flat_row_is_searched_beyond_the_candidates() -> None:
     scores = _logits(0.1, 0)  # nearly uniform: the 0.9 nucleus holds tens of thousands of tokens
-    tokens, _ = nucleus(scores, TokenRule(temperature=1.0, top_p=0.9))
+    tokens, _ = nuclei(scores[None], [TokenRule(temperature=1.0, top_p=0.9)])[0]
     assert len(tokens) > 100 * CANDIDATES
 
 

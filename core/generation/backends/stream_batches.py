@@ -239,6 +239,9 @@ class _Batch:
     def fail(self, error: BaseException) -> None:
         for row in self.rows:
             row.finish(error)
+        self._empty()
+
+    def _empty(self) -> None:
         self.rows, self._cache = [], None
         self._mask, self._next = self._mask[:0, :0], self._next[:0]
 
@@ -263,10 +266,10 @@ class _Batch:
         for index in indices:
             self.rows[index].finish()
         keep = [i for i in range(len(self.rows)) if i not in indices]
-        self.rows = [self.rows[i] for i in keep]
         if not keep:
-            self._cache, self._mask, self._next = None, self._mask[:0, :0], self._next[:0]
+            self._empty()
             return
+        self.rows = [self.rows[i] for i in keep]
         kept = torch.tensor(keep)
         self._cache.batch_select_indices(kept)  # type: ignore[union-attr]
         self._mask, self._next = self._mask[kept], self._next[kept]

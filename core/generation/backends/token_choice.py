@@ -60,13 +60,11 @@ def choose_tokens(logits: torch.Tensor, rules: list[TokenRule], seen: list[torch
     return chosen
 
 
-def nucleus(scores: torch.Tensor, rule: TokenRule) -> tuple[torch.Tensor, torch.Tensor]:
-    """The tokens a sampled row may draw and their probabilities (not renormalised), for one row's scores (vocabulary,)."""
-    return nuclei(scores[None], [rule])[0]
-
-
 def nuclei(scores: torch.Tensor, rules: list[TokenRule]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """:func:`nucleus` for every row of ``scores`` (rows, vocabulary): the passes over the vocabulary are shared."""
+    """For each row of ``scores`` (rows, vocabulary): the tokens it may draw and their probabilities (not renormalised).
+
+    The passes over the whole vocabulary are shared by the rows; the rest is per row, on a few tokens.
+    """
     vocabulary = scores.shape[-1]
     scores = scores / scores.new_tensor([rule.temperature for rule in rules])[:, None]
     widest = min(vocabulary, max(CANDIDATES, *(rule.top_k for rule in rules)))
