@@ -10,6 +10,7 @@ import gradio as gr
 from core import GenerationParams, get_textgen_service
 from ui.chat import build_chat_tab
 from ui.evaluate.tab import build_evaluate_tab
+from ui.missing_modules import record_missing_modules
 from ui.prometheus import mount_metrics
 from ui.sessions import use_lean_sessions
 from ui.status import build_status_panel
@@ -53,6 +54,7 @@ def launch_settings() -> dict[str, object]:
 
 
 if __name__ == "__main__":
+    record_missing_modules()
     use_lean_sessions()
     get_textgen_service().load_local_model_in_background()
     demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_SIZE)
