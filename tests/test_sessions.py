@@ -81,6 +81,39 @@ def test_what_one_session_changes_stays_its_own() -> None:
     assert demo.default_config.blocks[slider._id].label == "Temperature"
 
 
+def test_a_sessions_tables_read_as_the_apps_with_its_own_changes_in_front() -> None:
+    demo, _text, slider, count = _small_app()
+    lean = LeanSession(demo)
+    app_fns, app_blocks = demo.default_config.fns, demo.default_config.blocks
+    assert list(lean.blocks_config.fns.items()) == list(app_fns.items())
+    assert list(lean.blocks_config.fns.values()) == list(app_fns.values()) and list(lean.blocks_config.fns) == list(app_fns)
+    _click(demo, lean, "grace")  # replaces the slider, for this session only
+    blocks = dict(lean.blocks_config.blocks.items())
+    assert list(blocks) == list(app_blocks) and len(lean.blocks_config.blocks) == len(app_blocks)
+    assert blocks[slider._id].label == "Hotter" and app_blocks[slider._id].label == "Temperature"
+    assert [key for key, block in lean.blocks_config.blocks.items() if block is not app_blocks[key]] == [slider._id]
+    assert list(lean.blocks_config.blocks.values()) == list(blocks.values())
+    assert lean[count._id] == 1
+
+
+def test_a_state_set_at_every_event_has_its_config_rendered_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gradio renders a state's whole config whenever it is set; its config does not depend on its value."""
+    demo, _text, _slider, count = _small_app()
+    lean = LeanSession(demo)
+    rendered: list[int] = []
+    render = lean.blocks_config.config_for_block
+    monkeypatch.setattr(lean.blocks_config, "config_for_block", lambda key, *a: rendered.append(key) or render(key, *a))
+    for word in ("grace", "mercy", "peace", "hope", "faith"):
+        _click(demo, lean, word)
+    assert lean[count._id] == 5 and lean._state_ttl[count._id][0] == demo.blocks[count._id].time_to_live
+    assert rendered.count(count._id) == 0
+    eager = state_holder.SessionState(demo)
+    for word in ("grace", "mercy", "peace", "hope", "faith"):
+        _click(demo, eager, word)
+    assert list(lean.components) == list(eager.components)
+    assert rendered.count(count._id) == 1  # for the deep link, when it is asked for
+
+
 def test_an_app_with_a_render_keeps_gradios_own_tables() -> None:
     """A render deletes the app's handlers from one session's table; each session owns a copy then."""
     with gr.Blocks() as demo:

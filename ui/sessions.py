@@ -18,8 +18,9 @@ How many sessions are kept is ``Settings.sessions_kept`` (``SCRIBES_SESSIONS_KEP
 
 from __future__ import annotations
 
+import datetime
 from collections import ChainMap
-from collections.abc import Iterator
+from collections.abc import ItemsView, Iterator, ValuesView
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,24 @@ class _NoConfigsYet:
     blocks: dict[int, Any] = field(default_factory=dict)
 
 
+class _SessionTable(ChainMap):
+    """What one session changed (``maps[0]``) in front of the app's own table (``maps[1]``).
+
+    Gradio walks the table of handlers at every update of a stream (to find which states
+    have a change listener), and a ``ChainMap`` walks by merging the keys of both maps
+    first. A session that changed nothing, nearly all of them, reads the app's dict directly.
+    """
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.maps[1]) if not self.maps[0] else super().__iter__()
+
+    def values(self) -> ValuesView[Any]:
+        return self.maps[1].values() if not self.maps[0] else super().values()
+
+    def items(self) -> ItemsView[Any, Any]:
+        return self.maps[1].items() if not self.maps[0] else super().items()
+
+
 class LeanSession(state_holder.SessionState):
     """A Gradio session that renders each component's config on first use, not all at arrival."""
 
@@ -43,8 +62,22 @@ class LeanSession(state_holder.SessionState):
         super().__init__(_NoConfigsYet(blocks.default_config))  # type: ignore[arg-type]
         self._app_blocks = blocks.blocks
         if not blocks.default_config.renderables:
-            self.blocks_config.blocks = ChainMap({}, blocks.default_config.blocks)  # type: ignore[assignment]
-            self.blocks_config.fns = ChainMap({}, blocks.default_config.fns)  # type: ignore[assignment]
+            self.blocks_config.blocks = _SessionTable({}, blocks.default_config.blocks)  # type: ignore[assignment]
+            self.blocks_config.fns = _SessionTable({}, blocks.default_config.fns)  # type: ignore[assignment]
+
+    def __setitem__(self, key: int, value: Any) -> None:
+        """A state's new value, kept as Gradio keeps it, without rendering the state's config again.
+
+        Gradio renders a component's whole config whenever a state is set, at every update
+        of a stream; a state's config is its component's, whatever its value, so it is
+        rendered once, when first needed (:attr:`components`).
+        """
+        block = self.blocks_config.blocks.get(key)
+        if isinstance(block, gr.State):
+            self._state_ttl[key] = (block.time_to_live, datetime.datetime.now())
+            self.state_data[key] = value
+        else:
+            super().__setitem__(key, value)
 
     @property
     def components(self) -> Iterator[dict]:
