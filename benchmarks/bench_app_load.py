@@ -6,9 +6,12 @@ whose endpoint is a local OpenAI-compatible server answering in a fixed 500 ms (
 baseline: what a client would wait with no app in between). Local mode: 20 sessions,
 one chat each, on the embedded model (answers capped at 48 tokens so the run stays short).
 Targets: API p95 ≤ 1.5 s and no errors; local no errors. ``--baseline REV`` runs the same
-sessions on another commit too, in the same run (the local ones alternately, ``--pairs``).
+sessions on another commit too, in the same run, alternately (``--pairs``); API runs also
+report the app's CPU time per chat, which the machine's noise moves far less than p95.
+``--floor``: the same API sessions against ``gradio_floor_app.py``, a chat of the same shape
+that only waits, with a plain and with an async generator: what Gradio alone costs.
 
-    .venv/bin/python benchmarks/bench_app_load.py [--baseline REV] [--api-only | --local-only] [--pairs N]
+    .venv/bin/python benchmarks/bench_app_load.py [--baseline REV] [--api-only | --local-only | --floor] [--pairs N]
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class LoadRun:
     later: list[float]  # the chats that followed, every session open
     failures: list[str]  # what each chat that failed met
     later_wall_s: float
+    app_cpu_ms: float = 0.0  # the app's CPU time per chat over the whole run
 
     @property
     def errors(self) -> int:
@@ -128,9 +132,32 @@ def api_sessions(repo: Path) -> LoadRun:
         server.script([], then=Slow(delay_s=SERVER_DELAY_S, then=Ok(ANSWER)))
         app = start_app({"HF_BASE_URL": server.base_url, "HF_GENERATION_MODEL": "test-model", "HF_TOKEN": "hf_FAKE_bench", "HF_CACHE_SIZE": "0"}, repo=repo)
         try:
-            return run_sessions(app.url, 100, 3, answer_holds=ANSWER)
+            cpu_before = app.cpu_s()
+            run = run_sessions(app.url, 100, 3, answer_holds=ANSWER)
+            run.app_cpu_ms = (app.cpu_s() - cpu_before) * 1000 / (len(run.first) + len(run.later) + run.errors)
+            return run
         finally:
             app.stop()
+
+
+def floor_sessions(handler: str) -> LoadRun:
+    """Row 5a's sessions against ``gradio_floor_app.py``: Gradio's own cost, with no app around it."""
+    app = start_app({"FLOOR_HANDLER": handler}, repo=Path(__file__).resolve().parent, script="gradio_floor_app.py")
+    try:
+        cpu_before = app.cpu_s()
+        run = run_sessions(app.url, 100, 3, answer_holds=ANSWER)
+        run.app_cpu_ms = (app.cpu_s() - cpu_before) * 1000 / (len(run.first) + len(run.later) + run.errors)
+        return run
+    finally:
+        app.stop()
+
+
+def floor_runs(pairs: int) -> None:
+    for _ in range(pairs):
+        for handler in ("sync", "async"):
+            run = floor_sessions(handler)
+            common.report(f"Gradio alone, {'an async' if handler == 'async' else 'a plain'} generator, 100 open sessions × 3 chats", f"{figures(run.later)}, {run.errors} errors, {run.app_cpu_ms:.1f} ms CPU a chat",
+                          f"{SERVER_DELAY_S:.2f} s (the wait alone)", percentile(run.later, 0.95) / SERVER_DELAY_S, "the floor under row 5a: same endpoint shape, no app")
 
 
 def local_sessions(repo: Path) -> LoadRun:
@@ -147,26 +174,37 @@ def main() -> None:
     parts = parser.add_mutually_exclusive_group()
     parts.add_argument("--api-only", action="store_true", help="skip the local sessions")
     parts.add_argument("--local-only", action="store_true", help="skip the API sessions")
-    parser.add_argument("--pairs", type=int, default=1, help="local runs of each commit, alternating (default 1)")
+    parts.add_argument("--floor", action="store_true", help="only Gradio's floor: row 5a's sessions against a chat that only waits")
+    parser.add_argument("--pairs", type=int, default=1, help="runs of each commit, alternating (default 1)")
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
+        if args.floor:
+            floor_runs(args.pairs)
+            return
         baseline = stack.enter_context(common.checkout(args.baseline)) if args.baseline else None
         if not args.local_only:
-            api_runs(baseline, args.baseline)
+            api_runs(baseline, args.baseline, args.pairs)
         if not args.api_only:
             local_runs(baseline, args.baseline, args.pairs)
 
 
-def api_runs(baseline: Path | None, revision: str | None) -> None:
-    runs = {"": api_sessions(REPO)}
-    if baseline is not None:
-        runs[f" (commit {revision})"] = api_sessions(baseline)
+def api_runs(baseline: Path | None, revision: str | None, pairs: int) -> None:
+    runs: list[tuple[str, LoadRun]] = []
+    for _ in range(pairs):
+        runs.append(("", api_sessions(REPO)))
+        if baseline is not None:
+            runs.append((f" (commit {revision})", api_sessions(baseline)))
     server_alone = f"{SERVER_DELAY_S:.2f} s (the server alone)"
-    for label, run in runs.items():
+    for label, run in runs:
         common.report(f"App, 100 open API sessions × 3 chats{label}", f"{figures(run.later)}, {run.errors} errors, {run.later_wall_s:.1f} s wall",
                       server_alone, percentile(run.later, 0.95) / SERVER_DELAY_S, "ratio = p95 / server time; target p95 ≤ 1.5 s, 0 errors")
         common.report(f"App, 100 API sessions arriving at once (first chat){label}", figures(run.first), server_alone,
                       percentile(run.first, 0.95) / SERVER_DELAY_S, "includes Gradio setting each session up")
+    if baseline is not None:
+        theirs = statistics.median(run.app_cpu_ms for label, run in runs if label)
+        for label, run in runs:
+            common.report(f"App CPU per API chat{label}", f"{run.app_cpu_ms:.1f} ms", f"{theirs:.1f} ms (commit {revision}, median)",
+                          run.app_cpu_ms / theirs, "all the app's threads, over the 400 chats; the less noisy figure")
 
 
 def local_runs(baseline: Path | None, revision: str | None, pairs: int) -> None:

@@ -35,6 +35,11 @@ class RunningApp:
                 return int(line.split()[1]) / 1024
         raise RuntimeError("no VmRSS for the app process")
 
+    def cpu_s(self) -> float:
+        """CPU time the app process has used so far, in all its threads (user and system)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
@@ -54,19 +59,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_app(env: Mapping[str, str], *, timeout_s: float = 180, port: int | None = None, repo: Path = REPO) -> RunningApp:
+def start_app(
+    env: Mapping[str, str], *, timeout_s: float = 180, port: int | None = None, repo: Path = REPO, script: str = "app.py"
+) -> RunningApp:
     """Launch the app with ``env`` added to ours and wait until its page answers.
 
     ``port``: a restart on the same port is the same site to a browser, whose storage
     (the reviewer's name) it keeps; by default a free port. ``repo``: another checkout
-    (a benchmark's baseline commit) run by the same interpreter.
+    (a benchmark's baseline commit) run by the same interpreter. ``script``: another app
+    in ``repo`` (a benchmark's reference app).
     """
     port = port or free_port()
     log_path = Path(tempfile.mkstemp(prefix="app-", suffix=".log")[1])
     full_env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1", **env}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=repo, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            [sys.executable, script], cwd=repo, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     app = RunningApp(f"http://127.0.0.1:{port}/", process, log_path)
     deadline = time.monotonic() + timeout_s
