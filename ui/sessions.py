@@ -5,9 +5,9 @@ here) when a session starts, and these make the bulk of what a visitor costs, fo
 many as 10,000 visitors. They serve one purpose, the deep-link button
 (``gr.DeepLinkButton``), which reads them all at once. It also copies the app's tables
 of components and event handlers, so that an update can change them for one visitor.
-A :class:`LeanSession` renders a component's config when Gradio first needs it (an
-event's inputs and outputs), and the rest only if a deep link is asked for; its tables
-hold what the session changed, in front of the app's own (a ``ChainMap``). Same result,
+A :class:`LeanSession` renders configs only if a deep link is asked for, keeping until
+then the values events set; its tables hold what the session changed, in front of the
+app's own (a ``ChainMap``). Same result,
 everything else Gradio's own; ``benchmarks/bench_session_memory.py`` has the figures.
 An app with a ``gr.render`` keeps Gradio's copies of the tables: a render deletes the
 handlers of its last drawing from the session's table, and a ``ChainMap`` can delete only
@@ -56,39 +56,52 @@ class _SessionTable(ChainMap):
 
 
 class LeanSession(state_holder.SessionState):
-    """A Gradio session that renders each component's config on first use, not all at arrival."""
+    """A Gradio session that renders components' configs only when a deep link asks for them.
+
+    Until then it keeps what events set: a replaced component in its table, and the value
+    each event gave a component (``_values``), which Gradio would write into that
+    component's config, rendering the config first, at a session's first events.
+    """
 
     def __init__(self, blocks: gr.Blocks) -> None:
         super().__init__(_NoConfigsYet(blocks.default_config))  # type: ignore[arg-type]
         self._app_blocks = blocks.blocks
+        self._values: dict[int, Any] = {}
         if not blocks.default_config.renderables:
             self.blocks_config.blocks = _SessionTable({}, blocks.default_config.blocks)  # type: ignore[assignment]
             self.blocks_config.fns = _SessionTable({}, blocks.default_config.fns)  # type: ignore[assignment]
 
     def __setitem__(self, key: int, value: Any) -> None:
-        """A state's new value, kept as Gradio keeps it, without rendering the state's config again.
+        """What an event set (a state's value, a component replaced), kept as Gradio keeps it.
 
-        Gradio renders a component's whole config whenever a state is set, at every update
-        of a stream; a state's config is its component's, whatever its value, so it is
-        rendered once, when first needed (:attr:`components`).
+        Gradio renders the component's whole config at every set, a state's at every update
+        of a stream; here it is rendered when a deep link asks (:attr:`components`).
         """
         block = self.blocks_config.blocks.get(key)
         if isinstance(block, gr.State):
             self._state_ttl[key] = (block.time_to_live, datetime.datetime.now())
             self.state_data[key] = value
         else:
-            super().__setitem__(key, value)
+            self.blocks_config.blocks[key] = value
+            self._values.pop(key, None)
+
+    def _update_config(self, key: int) -> None:
+        """A component replaced for this session: its config comes from the new one, rendered when asked for."""
+        if self[key] is not None:
+            self._values.pop(key, None)
+
+    def _update_value_in_config(self, key: int, value: Any) -> None:
+        self._values[key] = value
 
     @property
     def components(self) -> Iterator[dict]:
         """Every component's config, as Gradio's eager session would hold it (for deep links)."""
         for key, block in self.blocks_config.blocks.items():
-            if key in self.config_values:
-                config = self.config_values[key]
-            elif key in self._app_blocks:
-                config = self.blocks_config.config_for_block(key, [], block)
-            else:
+            if key not in self._app_blocks and key not in self._values:
                 continue
+            config = self.blocks_config.config_for_block(key, [], block)
+            if key in self._values and "props" in config:
+                config["props"]["value"] = self._values[key]
             if config:
                 yield config
 
