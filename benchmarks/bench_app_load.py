@@ -28,7 +28,7 @@ from pathlib import Path
 
 import common  # before the imports below: it puts the project and tests/ on sys.path
 import httpx
-from app_process import REPO, start_app
+from app_process import REPO, RunningApp, start_app
 from fault_server import FaultServer, Ok, Slow
 
 SERVER_DELAY_S = 0.5
@@ -130,19 +130,16 @@ def figures(latencies: list[float]) -> str:
 def api_sessions(repo: Path) -> LoadRun:
     with FaultServer() as server:
         server.script([], then=Slow(delay_s=SERVER_DELAY_S, then=Ok(ANSWER)))
-        app = start_app({"HF_BASE_URL": server.base_url, "HF_GENERATION_MODEL": "test-model", "HF_TOKEN": "hf_FAKE_bench", "HF_CACHE_SIZE": "0"}, repo=repo)
-        try:
-            cpu_before = app.cpu_s()
-            run = run_sessions(app.url, 100, 3, answer_holds=ANSWER)
-            run.app_cpu_ms = (app.cpu_s() - cpu_before) * 1000 / (len(run.first) + len(run.later) + run.errors)
-            return run
-        finally:
-            app.stop()
+        return open_sessions(start_app({"HF_BASE_URL": server.base_url, "HF_GENERATION_MODEL": "test-model", "HF_TOKEN": "hf_FAKE_bench", "HF_CACHE_SIZE": "0"}, repo=repo))
 
 
 def floor_sessions(handler: str) -> LoadRun:
     """Row 5a's sessions against ``gradio_floor_app.py``: Gradio's own cost, with no app around it."""
-    app = start_app({"FLOOR_HANDLER": handler}, repo=Path(__file__).resolve().parent, script="gradio_floor_app.py")
+    return open_sessions(start_app({"FLOOR_HANDLER": handler}, repo=Path(__file__).resolve().parent, script="gradio_floor_app.py"))
+
+
+def open_sessions(app: RunningApp) -> LoadRun:
+    """Row 5a's sessions (100 arriving, then 3 chats each) against ``app``, with its CPU a chat; then stops it."""
     try:
         cpu_before = app.cpu_s()
         run = run_sessions(app.url, 100, 3, answer_holds=ANSWER)

@@ -86,9 +86,7 @@ class LeanSession(state_holder.SessionState):
             self._values.pop(key, None)
 
     def _update_config(self, key: int) -> None:
-        """A component replaced for this session: its config comes from the new one, rendered when asked for."""
-        if self[key] is not None:
-            self._values.pop(key, None)
+        """Nothing to render: a deep link renders a replaced component from the table, whose old value ``__setitem__`` dropped."""
 
     def _update_value_in_config(self, key: int, value: Any) -> None:
         self._values[key] = value
