@@ -65,6 +65,19 @@ def review_app(tmp_path: Path, cache_dir: Path) -> Iterator[tuple[dict[str, str]
     yield {"HF_USE_API": "false", "SCRIBES_CACHE_DIR": str(cache_dir), "SCRIBES_DATA_DIR": str(data)}, data
 
 
+@pytest.fixture
+def review_page(browser: Browser, review_app: tuple[dict[str, str], Path]) -> Iterator[tuple[Page, RunningApp, Path]]:
+    """A page of its own on an app of its own, and that app's data folder."""
+    env, data = review_app
+    app = start_app(env)
+    page = new_page(browser)
+    try:
+        yield page, app, data
+    finally:
+        page.context.close()
+        app.stop()
+
+
 def _open_review(page: Page, app: RunningApp, question_set: Path, reviewer: str | None) -> None:
     """Evaluate → upload a set with its answers → Run → Review citations, as the reviewer."""
     page.goto(app.url, wait_until="domcontentloaded")
@@ -107,6 +120,14 @@ def _wait_for_ratings(data: Path, reviewer: str, count: int, within_s: float = 6
         time.sleep(0.25)
     time.sleep(1.5)  # anything still on its way lands now, and would show as an extra or changed rating
     return _stored(data, reviewer)
+
+
+def _wait_for_note(data: Path, reviewer: str, key: str, note: str, within_s: float = 30) -> str:
+    """The note stored for ``key``, once it reads ``note`` or ``within_s`` is up."""
+    deadline = time.monotonic() + within_s
+    while ReviewStore(data).get(reviewer, key).note != note and time.monotonic() < deadline:
+        time.sleep(0.25)
+    return ReviewStore(data).get(reviewer, key).note
 
 
 def _assert_clean_log(app: RunningApp) -> None:
@@ -173,10 +194,7 @@ def test_fast_review_goes_on_after_a_restart(browser: Browser, review_app: tuple
         page.locator("#review-notes textarea").click()
         page.keyboard.type("cf. j 2:0 — k and 1 too")
         last = answer_key(QUESTION.format(8), ANSWER.format(8, *VERSES[7]))
-        deadline = time.monotonic() + 30
-        while ReviewStore(data).get("Ruth", last).note != "cf. j 2:0 — k and 1 too" and time.monotonic() < deadline:
-            time.sleep(0.25)
-        assert ReviewStore(data).get("Ruth", last).note == "cf. j 2:0 — k and 1 too"
+        assert _wait_for_note(data, "Ruth", last, "cf. j 2:0 — k and 1 too") == "cf. j 2:0 — k and 1 too"
         assert _stored(data, "Ruth") == _expected_ratings()
         expect(page.locator("#review-question textarea")).to_have_value(QUESTION.format(8))
         _assert_clean_log(restarted)
@@ -249,26 +267,81 @@ def test_two_reviewers_are_kept_apart_and_their_agreement_is_shown(
 
 
 def test_the_results_table_is_compact_and_a_selected_row_shows_in_full(
-    browser: Browser, review_app: tuple[dict[str, str], Path], question_set: Path
+    review_page: tuple[Page, RunningApp, Path], question_set: Path
 ) -> None:
-    env, _ = review_app
-    app = start_app(env)
-    page = new_page(browser)
-    try:
-        _open_review(page, app, question_set, None)
-        page.get_by_role("tab", name="Run").click()
-        table = page.locator("#evaluate-table")
-        headers = [re.sub(r"[^\w]", "", text) for text in table.get_by_role("columnheader").all_inner_texts()]
-        assert headers == ["", "id", "question", "answer", "citations", "citation_f1", "flags"]  # "#" has no letters
-        header = table.get_by_role("columnheader").nth(1).bounding_box()
-        assert header is not None and header["height"] < 80, f"headers wrap letter by letter: {header}"
-        expect(table.get_by_text("q3", exact=True)).to_be_visible()
-        table.get_by_text("q3", exact=True).click()
-        details = page.locator("#evaluate-row")
-        expect(details).to_contain_text("expected_references", timeout=30_000)
-        expect(details).to_contain_text("Genesis 1:1")
-        expect(details).to_contain_text("within_token_limit")
-        page.screenshot(path=ARTIFACTS / "evaluate-table.png", full_page=True)
-    finally:
-        page.context.close()
-        app.stop()
+    page, app, _ = review_page
+    _open_review(page, app, question_set, None)
+    page.get_by_role("tab", name="Run").click()
+    table = page.locator("#evaluate-table")
+    headers = [re.sub(r"[^\w]", "", text) for text in table.get_by_role("columnheader").all_inner_texts()]
+    assert headers == ["", "id", "question", "answer", "citations", "citation_f1", "flags"]  # "#" has no letters
+    header = table.get_by_role("columnheader").nth(1).bounding_box()
+    assert header is not None and header["height"] < 80, f"headers wrap letter by letter: {header}"
+    expect(table.get_by_text("q3", exact=True)).to_be_visible()
+    table.get_by_text("q3", exact=True).click()
+    details = page.locator("#evaluate-row")
+    expect(details).to_contain_text("expected_references", timeout=30_000)
+    expect(details).to_contain_text("Genesis 1:1")
+    expect(details).to_contain_text("within_token_limit")
+    page.screenshot(path=ARTIFACTS / "evaluate-table.png", full_page=True)
+
+
+#: Sends "go to answer 1" (the answer on screen) and, once the server has queued that redraw
+#: and before it comes back, runs ``then``: the redraw is computed without what ``then`` does.
+_JUMP_THEN = """(then) => new Promise((resolve) => {
+  const fetch = window.fetch;
+  window.fetch = async (...args) => {
+    const response = await fetch(...args);
+    if (String(args[0]).includes("queue/join")) {
+      window.fetch = fetch;
+      new Function(then)();
+      resolve();
+    }
+    return response;
+  };
+  document.querySelector("#review-jump input").dispatchEvent(new KeyboardEvent("keypress", { key: "Enter", bubbles: true }));
+})"""
+_PRESS_2 = 'document.body.dispatchEvent(new KeyboardEvent("keydown", { key: "2", bubbles: true }))'
+_TYPE_GRACE = """const notes = document.querySelector("#review-notes textarea");
+notes.focus(); notes.value = "Grace"; notes.dispatchEvent(new Event("input", { bubbles: true }));"""
+
+
+#: The first answer, on screen when the review opens.
+FIRST = answer_key(QUESTION.format(1), ANSWER.format(1, *VERSES[0]))
+
+
+def _redraw_crossing(page: Page, app: RunningApp, question_set: Path, then: str) -> None:
+    """Opens the review as Ruth and redraws answer 1 across ``then``, until the redraw is on screen."""
+    _open_review(page, app, question_set, "Ruth")
+    view = page.locator("#review-view textarea, #review-view input").first
+    before = view.input_value()
+    page.evaluate(_JUMP_THEN, then)
+    expect(view).not_to_have_value(before, timeout=30_000)
+
+
+def test_a_redraw_that_crosses_a_rating_keeps_it_and_the_next_key_rates_the_next_citation(
+    review_page: tuple[Page, RunningApp, Path], question_set: Path
+) -> None:
+    page, app, data = review_page
+    _redraw_crossing(page, app, question_set, _PRESS_2)
+    radios = page.locator("#review-panel .review-rating:visible")
+    expect(radios.nth(0).locator("input[type=radio]").nth(0)).to_be_checked()  # still shows the 2 made before it came
+    page.keyboard.press("0")
+    assert _wait_for_ratings(data, "Ruth", 2) == {(FIRST, VERSES[0][0]): 2, (FIRST, VERSES[0][1]): 0}
+    expect(radios.nth(1).locator("input[type=radio]").nth(2)).to_be_checked()
+    expect(page.locator("#review-progress")).to_contain_text("Ruth: reviewed 0 of 8 answers · 2 citations rated")
+    page.screenshot(path=ARTIFACTS / "review-redraw-kept-rating.png", full_page=True)
+    _assert_clean_log(app)
+
+
+def test_a_redraw_that_crosses_a_note_keeps_it_and_typing_goes_on(
+    review_page: tuple[Page, RunningApp, Path], question_set: Path
+) -> None:
+    page, app, data = review_page
+    _redraw_crossing(page, app, question_set, _TYPE_GRACE)
+    notes = page.locator("#review-notes textarea")
+    expect(notes).to_have_value("Grace")
+    expect(notes).to_be_focused()
+    page.keyboard.type(" alone")
+    assert _wait_for_note(data, "Ruth", FIRST, "Grace alone") == "Grace alone"
+    _assert_clean_log(app)

@@ -17,10 +17,10 @@ import gradio as gr
 import pandas as pd
 
 from core.evaluation.review_items import ReviewCitation, ReviewItem, answer_list, review_item
-from core.stores.reviews import RATINGS, AnswerReview
+from core.stores.reviews import RATINGS, AnswerReview, Rating
 from ui.common.citations import escape_markdown
 from ui.evaluate.review.figures import figures_markdown
-from ui.evaluate.review.view import CARDS, DISAGREE, View, store
+from ui.evaluate.review.view import CARDS, DISAGREE, Drawn, View, store
 
 #: How each automatic class reads to a reviewer.
 CLASS_LABELS: dict[str, str] = {
@@ -88,7 +88,7 @@ class Panel:
     remembered: gr.BrowserState
     answers: gr.Dropdown
     view: gr.Textbox
-    drawn: gr.State  # the answer key last drawn on this page: where steps start from
+    drawn: gr.State  # the Drawn this page was last sent: where steps start from
     progress: gr.Markdown
     status: gr.Markdown
     question: gr.Textbox
@@ -129,14 +129,22 @@ def _empty(panel: Panel, reviewer: str | None, message: str) -> dict[Any, Any]:
 
 
 def render(
-    panel: Panel, frame: pd.DataFrame | None, reviewer: str | None, key: str | None, answers_shown: str, *, new_reviewer: bool = False
+    panel: Panel, frame: pd.DataFrame | None, reviewer: str | None, key: str | None, answers_shown: str, *,
+    drawn: Drawn | None, reload: bool = False,
 ) -> dict[Any, Any]:
-    """Everything the panel shows for answer ``key`` (the first answer when unknown).
+    """What the panel shows for answer ``key`` (the first answer when unknown), after ``drawn``.
 
-    Whether the cards and notes take input is sent only when the reviewer may have changed
-    (``new_reviewer``): Gradio draws a text box anew when it is sent, and a reviewer who
-    clicked into the notes while the next answer was loading would lose the focus, and
-    their typing would reach the review keys.
+    When the page was already sent this answer for this reviewer, the ratings, missing
+    citations and notes are left as the page has them (unless ``reload``: reviews were
+    imported). This redraw was computed from the store as it was when the event reached
+    the queue; a rating or a word typed after the event was sent reaches the store after
+    it, so sending the store's values would take them off the screen, and the next key
+    would rate a card already rated.
+
+    Whether the cards and notes take input is sent only when the reviewer changed: Gradio
+    draws a text box anew when it is sent, and a reviewer who clicked into the notes while
+    the next answer was loading would lose the focus, and their typing would reach the
+    review keys.
     """
     answers = answer_list(frame)
     if not answers:
@@ -160,9 +168,11 @@ def render(
     )
     if len(item.citations) > CARDS:
         count += f" (the first {CARDS} are shown here; the others are in the results downloads)"
-    writable = {"interactive": reviewer is not None} if new_reviewer or reviewer is None else {}
+    page = Drawn(item.key, reviewer)
+    kept = page == drawn and not reload  # the page's own ratings and notes stay
+    writable = {"interactive": reviewer is not None} if drawn is None or drawn.reviewer != reviewer or reviewer is None else {}
     screen: dict[Any, Any] = {
-        panel.drawn: item.key,
+        panel.drawn: page,
         panel.view: view.dumps(),
         panel.progress: progress_markdown(reviewer, keys, reviews),
         panel.status: status_line(index, len(answers), item.row_id, review.done),
@@ -170,8 +180,6 @@ def render(
         panel.expected: expected,
         panel.answer: item.answer,
         panel.count: count,
-        panel.missing: gr.Textbox(value=review.missing_citations, **writable),
-        panel.notes: gr.Textbox(value=review.note, **writable),
         panel.mark: gr.Button(
             "Mark not reviewed" if review.done else "Mark reviewed",
             variant="secondary" if review.done else "primary",
@@ -179,14 +187,20 @@ def render(
         ),
         panel.figures: figures_markdown(frame, reviews_here),
     }
+    if not kept:
+        screen[panel.missing] = gr.Textbox(value=review.missing_citations, **writable)
+        screen[panel.notes] = gr.Textbox(value=review.note, **writable)
     for number, card in enumerate(panel.cards, start=1):
         citation = item.citations[number - 1] if number <= len(item.citations) else None
+        if kept:
+            if citation is not None:  # other reviewers' ratings may be new
+                screen[card.text] = card_markdown(number, citation, _others(all_ratings, citation, reviewer))
+            continue
         if citation is None:
             screen.update({card.group: gr.Group(visible=False), card.text: "", card.rating: gr.Radio(value=None, visible=False, **writable)})
             continue
-        others = {r.reviewer: r.rating for r in all_ratings if r.citation == citation.unit and r.reviewer != reviewer}
         screen[card.group] = gr.Group(visible=True, elem_classes=["review-citation"] + ([] if citation.needs_rating else ["review-flagged"]))
-        screen[card.text] = card_markdown(number, citation, others)
+        screen[card.text] = card_markdown(number, citation, _others(all_ratings, citation, reviewer))
         screen[card.rating] = gr.Radio(
             value=review.ratings.get(citation.unit) if citation.needs_rating else None,
             visible=citation.needs_rating,
@@ -194,6 +208,11 @@ def render(
             label=f"Does {citation.normalized} support the sentence? (keys 2 / 1 / 0)",
         )
     return screen
+
+
+def _others(ratings: Sequence[Rating], citation: ReviewCitation, reviewer: str | None) -> dict[str, int]:
+    """Other reviewers' ratings of ``citation``, by reviewer."""
+    return {r.reviewer: r.rating for r in ratings if r.citation == citation.unit and r.reviewer != reviewer}
 
 
 def _card_units(item: ReviewItem) -> list[str | None]:

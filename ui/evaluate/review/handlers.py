@@ -53,8 +53,8 @@ class ReviewHandlers:
     def _unchanged(self) -> dict[Any, Any]:
         return {self.panel.drawn: gr.skip()}  # a dict with no change (an empty one reads as no outputs)
 
-    def _render(self, screen: Screen, key: str | None, *, new_reviewer: bool = False) -> dict[Any, Any]:
-        return render(self.panel, screen.frame, screen.reviewer, key, screen.answers_shown, new_reviewer=new_reviewer)
+    def _render(self, screen: Screen, key: str | None, *, reload: bool = False) -> dict[Any, Any]:
+        return render(self.panel, screen.frame, screen.reviewer, key, screen.answers_shown, drawn=screen.drawn, reload=reload)
 
     def results_changed(self, profile: gr.OAuthProfile | None = None, **inputs: Any) -> dict[Any, Any]:
         """New results: always redrawn, on the answer shown if it is still there.
@@ -66,7 +66,7 @@ class ReviewHandlers:
         screen = Screen.of(profile, inputs, typed=typed or remembered)
         if typed and typed == remembered:  # a confirmed name: the one the ratings on screen were made under
             keep_shown(screen)
-        drawn = self._render(screen, screen.start, new_reviewer=True)
+        drawn = self._render(screen, screen.start)
         if screen.reviewer is not None and not typed:  # the name this browser remembers (a typed name is never overwritten)
             drawn[self.panel.reviewer] = gr.Textbox(value=screen.reviewer)
         if profile is not None:  # on a Space: the signed-in user reviews under their Hugging Face name
@@ -79,7 +79,7 @@ class ReviewHandlers:
         typed, remembered = inputs["typed"], inputs["remembered"]
         if (typed or "") == (remembered or ""):
             return self._unchanged()
-        return {**self._render(screen, screen.start, new_reviewer=True), self.panel.remembered: typed}
+        return {**self._render(screen, screen.start), self.panel.remembered: typed}
 
     def step(self, direction: int) -> Handler:
         def handler(profile: gr.OAuthProfile | None = None, **inputs: Any) -> dict[Any, Any]:
@@ -135,7 +135,7 @@ class ReviewHandlers:
         except ValueError as error:  # a ReviewFileError names the file, line and column
             raise gr.Error(str(error), print_exception=False) from error
         gr.Info(f"Imported: {counts.added} new, {counts.updated} newer than here, {counts.unchanged} already here.")
-        return self._render(screen, screen.start)
+        return self._render(screen, screen.start, reload=True)
 
     @staticmethod
     def rate(slot: int) -> Handler:

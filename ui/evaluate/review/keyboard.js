@@ -27,6 +27,7 @@ if (!window.scribesReviewKeys) {
   const GIVE_UP_MS = 20000;  // a step the server never answers: drop the held keys
   const shown = (el) => el.getClientRects().length > 0;
   const view = () => document.querySelector("#review-view textarea, #review-view input")?.value ?? "";
+  const answerOf = (text) => { try { return JSON.parse(text).key; } catch { return null; } };
   // Gradio draws a Group as two nested elements that both carry its classes: keep the outer one.
   const rateable = (panel) => [...panel.querySelectorAll(".review-citation")].filter((card) =>
     !card.parentElement.closest(".review-citation") && shown(card)
@@ -71,10 +72,11 @@ if (!window.scribesReviewKeys) {
   setInterval(() => {
     const now = view();
     if (now !== lastView) {
+      const another = answerOf(now) !== answerOf(lastView);
       lastView = now;
-      // a new answer: the focus belonged to the old one's cards
+      // a new answer: the focus belonged to the old one's cards (a redraw of the same answer keeps it)
       const panel = document.getElementById("review-panel");
-      if (panel && panel.contains(document.activeElement) && !isTyping(document.activeElement)) document.activeElement.blur();
+      if (another && panel && panel.contains(document.activeElement) && !isTyping(document.activeElement)) document.activeElement.blur();
       if (waiting !== null && now !== waiting.from) {
         waiting = null;
         requestAnimationFrame(() => requestAnimationFrame(replay));  // let the new cards paint first

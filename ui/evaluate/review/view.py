@@ -69,6 +69,18 @@ class View:
 
 
 @dataclass(frozen=True)
+class Drawn:
+    """What the page was last sent to show: which answer, for which reviewer.
+
+    Kept in a State, so it is read on the server in the order the review events run, even
+    while the redraw that set it is still on its way to the page.
+    """
+
+    key: str | None
+    reviewer: str | None
+
+
+@dataclass(frozen=True)
 class Screen:
     """What an event knows of the page that sent it."""
 
@@ -76,13 +88,13 @@ class Screen:
     reviewer: str | None
     view: View
     answers_shown: str
-    drawn: str | None  # the answer last drawn on the page: the view may still be on its way to it
+    drawn: Drawn | None  # what the page was last sent: the view may still be on its way to it
     shown: tuple[int | None, ...] = ()  # the cards' ratings as the page shows them, when the event sends them
 
     @property
     def start(self) -> str | None:
         """Where a step or a redraw starts: the answer last drawn."""
-        return self.drawn if self.drawn is not None else self.view.key
+        return self.drawn.key if self.drawn is not None else self.view.key
 
     @classmethod
     def of(cls, profile: gr.OAuthProfile | None, inputs: Mapping[str, Any], *, typed: str | None = None) -> Screen:
