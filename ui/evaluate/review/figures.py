@@ -30,7 +30,7 @@ def _percent(value: float | None) -> str:
 def accuracy_markdown(estimate: AccuracyEstimate | None) -> str:
     target = f"{ACCURACY_TARGET:.0%}"
     if estimate is None:
-        return f"**Manual citation accuracy:** no citation rated yet (target > {target})."
+        return f"**Manual citation accuracy:** no answer marked reviewed has a rated citation yet (target > {target})."
     flagged = f", counting {estimate.nonexistent} nonexistent ones as not supported" if estimate.nonexistent else ""
     figure = (
         f"**Manual citation accuracy: {estimate.share:.1%}** (95% interval {estimate.low:.1%}–{estimate.high:.1%}, "
