@@ -129,3 +129,40 @@ def test_rows_keep_their_own_settings_and_a_seed_runs_alone(fresh_local_service:
     assert sorted(by_limit) == [8, 12, 20]
     assert by_limit[8].output_tokens <= 8 and by_limit[12].output_tokens <= 12
     assert by_limit[20].text == alone  # the seeded answer, unchanged by the others waiting with it
+
+
+def test_a_chat_asked_during_an_evaluation_batch_joins_it_and_ends_first(fresh_local_service: TextGenService) -> None:
+    """An evaluation batch decodes in the same loop: a pastor's chat does not wait for the whole batch."""
+    backend = fresh_local_service.backend()
+    assert isinstance(backend, LocalTransformersBackend)
+    service = TextGenService(replace(fresh_local_service.settings, cache_size=0), backends={"local": backend})
+    batch: list[list] = []
+    finished: dict[str, int] = {}
+    with forward_passes(backend.model) as passes:
+        evaluation = threading.Thread(target=lambda: batch.append(service.chat_batch(QUESTIONS[:3], max_new_tokens=120, temperature=0)))
+        evaluation.start()
+        while passes[0] < 10:  # the batch is well under way
+            time.sleep(0.01)
+        joined_at = passes[0]
+        chat = service.chat("Who was Ruth?", max_new_tokens=12, temperature=0)
+        finished["chat"] = passes[0]
+        evaluation.join(180)
+    assert chat.text.strip() and chat.output_tokens <= 12
+    assert len(batch) == 1 and all(isinstance(r, GenerationResult) and r.text.strip() for r in batch[0])
+    assert max(r.output_tokens for r in batch[0]) > 40, "the batch ended too soon to show anything"
+    assert finished["chat"] - joined_at <= 12 + 4, f"the chat took {finished['chat'] - joined_at} passes: it waited for the batch"
+    assert wait_until_idle(backend)
+
+
+def test_a_seeded_batch_runs_as_one_group_and_repeats_whatever_else_is_running(fresh_local_service: TextGenService) -> None:
+    backend = fresh_local_service.backend()
+    service = TextGenService(replace(fresh_local_service.settings, cache_size=0), backends={"local": backend})
+    settings = {"max_new_tokens": 16, "temperature": 0.9, "seed": 5}
+    alone = [r.text for r in service.chat_batch(QUESTIONS, **settings)]
+    assert all(alone) and len(set(alone)) == len(QUESTIONS)
+    occupier, _ = _occupy(service)
+    with forward_passes(backend.model) as passes:
+        together = [r.text for r in service.chat_batch(QUESTIONS, **settings)]
+    occupier.join(120)
+    assert together == alone  # the group waited for the chat's batch to end, then ran as before
+    assert passes[0] <= 16 + 1 + 40, f"{passes[0]} forward passes: the group did not decode as one batch"

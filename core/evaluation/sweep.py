@@ -265,7 +265,7 @@ def run_sweep(
 ) -> list[SweepPoint]:
     """Answer every question at every value of ``parameter``; one :class:`SweepPoint` per value.
 
-    Each value is one ``chat_batch`` call (a single padded ``generate`` on the local model).
+    Each value is one ``chat_batch`` call (its questions decode together on the local model).
     Every value is checked before the first generation, so an out-of-range value fails at
     once rather than after minutes of work. ``on_progress(done, total, point)`` is called
     after each value; once ``cancel`` is set no new value starts and the points so far are

@@ -1,4 +1,7 @@
-"""What the local model's ``generate()`` is given for a request's sampling parameters.
+"""The local model's sampling settings for a request, named as ``generate()`` names them.
+
+The decoding loop (:mod:`~core.generation.backends.stream_batches`) reads its rules from
+this dict, and the Tune tab shows it, so what is shown is what is applied.
 
 Kept apart from :mod:`~core.generation.backends.local` (which imports torch and loads the
 model) so the Tune tab can show the parameters the local model would receive while a
@@ -11,7 +14,7 @@ from core.generation.params import GenerationParams
 
 
 def local_sampling(params: GenerationParams) -> dict[str, object]:
-    """The ``generate()`` arguments for ``params``; ``seed`` is applied before the call, not passed."""
+    """The settings for ``params``; ``seed`` seeds torch before the batch it runs in."""
     sampling = params.temperature > 0
     sent: dict[str, object] = {"max_new_tokens": params.max_new_tokens, "do_sample": sampling}
     if sampling:

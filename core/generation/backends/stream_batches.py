@@ -16,15 +16,20 @@ works on our int4 layers, but it runs a thread of its own (a second OpenMP team,
 answered eight chats in 3.5 to 4.6 times this loop's time (benchmarks/README.md, row 9c).
 So the loop is ours, on transformers' cache.
 
-A seeded request runs alone, so a seed still gives the same answer whatever else is
-running. A greedy answer in a batch of several can drift from the same answer alone after
-a few words (padded batches run other kernel paths), as evaluation batches do; see
-``eval_sets/README.md``. The loop lets other jobs on the model thread (an evaluation batch)
-go first once its rows end, so a steady flow of chats cannot starve them.
+Evaluation batches go through the same loop (``generate_batch``): their rows are submitted
+together, up to :data:`MAX_BATCH` decode at once, and a row that ends makes room for the
+next, where a padded ``generate()`` kept every row until the longest ended.
+
+A seeded request runs alone, or with the rows of its own batch call (a group), so a seed
+still gives the same answer whatever else is running. A greedy answer in a batch of
+several can drift from the same answer alone after a few words (padded batches run other
+kernel paths); see ``eval_sets/README.md``. The loop lets other jobs on the model thread go
+first once its rows end, so a steady flow of chats cannot starve them.
 """
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 import time
@@ -63,6 +68,7 @@ class StreamRequest:
     input_ids: torch.Tensor  # (1, prompt tokens)
     params: GenerationParams
     cancel: threading.Event
+    group: object | None = None  # the rows of one batch call: seeded, they run together
     abandoned: threading.Event = field(default_factory=threading.Event)  # the reader went away
     updates: queue.Queue[str | RowEnded] = field(default_factory=queue.Queue)
     ended: threading.Event = field(default_factory=threading.Event)  # no more tokens will be made for it
@@ -92,10 +98,10 @@ class StreamBatcher:
         self._lock = threading.Lock()
         self._looping = False  # whether the loop is on the model thread or queued for it
 
-    def submit(self, request: StreamRequest) -> None:
-        """Queue ``request``; its text and then a :class:`RowEnded` arrive on ``request.updates``."""
+    def submit(self, *requests: StreamRequest) -> None:
+        """Queue ``requests``, in order; each one's text and then a :class:`RowEnded` arrive on its ``updates``."""
         with self._lock:
-            self._pending.append(request)
+            self._pending += requests
             if self._looping:
                 return
             self._looping = True
@@ -132,8 +138,9 @@ class StreamBatcher:
         if not self._pending or batch.seeded or not batch.open or self._thread.others_waiting:
             return []
         first = self._pending[0]
-        if first.params.seed is not None:  # a seed runs alone, so it waits for the batch to end
-            taken = [] if batch.rows else [first]
+        if first.params.seed is not None:  # a seed runs alone (with its group), so it waits for the batch to end
+            group = itertools.takewhile(lambda r: first.group is not None and r.group is first.group, self._pending[1:])
+            taken = [] if batch.rows else [first, *group][:MAX_BATCH]
         else:
             room = MAX_BATCH - len(batch.rows)
             taken = []
