@@ -5,13 +5,24 @@ batches of 8 (ours) against batches of 1 (one at a time). API mode: the same 16 
 local OpenAI-compatible server of the tests' own that answers in a fixed 500 ms; 8 requests
 at once against 1. Target: batched local at least 3x one at a time.
 
-    .venv/bin/python benchmarks/bench_eval_throughput.py
+``--baseline REV`` instead times local batches of 8 on this tree and on commit REV (a
+temporary worktree), alternately, each in a process of its own: the 16 questions at 64
+tokens, where most answers reach the limit, and at up to 200 tokens, where they end at
+their own lengths.
+
+    .venv/bin/python benchmarks/bench_eval_throughput.py [--baseline REV]
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import statistics
+import subprocess
+import sys
+from pathlib import Path
 
+import common
 from common import ROOT, local_service, report, timed
 from fault_server import FaultServer, Ok, Slow
 
@@ -56,5 +67,48 @@ def main() -> None:
            sequential / concurrent, f"server answers in {SERVER_DELAY_S * 1000:.0f} ms")
 
 
+#: Run by a child in the tree it measures: seconds for batches of 8, per token limit.
+_CHILD = """
+import json, sys, time
+sys.path[:0] = [{root!r}, {root!r} + "/benchmarks", {root!r} + "/tests"]
+from common import ROOT, local_service
+from core.evaluation.question_sets import load_question_set
+from core.evaluation.runner import run_evaluation
+service = local_service()
+service.chat("warm up", max_new_tokens=4)
+question_set = load_question_set(ROOT / "eval_sets" / "bible_knowledge.csv")
+seconds = {{}}
+for tokens in {limits!r}:
+    started = time.perf_counter()
+    run_evaluation(question_set, service=service, params={{"max_new_tokens": tokens, "temperature": 0}}, limit={questions}, batch_size=8)
+    seconds[tokens] = time.perf_counter() - started
+print(json.dumps(seconds))
+"""
+LIMITS = (64, 200)
+
+
+def batches_in(root: Path) -> dict[str, float]:
+    code = _CHILD.format(root=str(root), limits=LIMITS, questions=QUESTIONS)
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+def against(revision: str) -> None:
+    with common.checkout(revision) as worktree:
+        runs = [(batches_in(ROOT), batches_in(worktree)) for _ in range(RUNS)]
+    for tokens in map(str, LIMITS):
+        ours, theirs = [o[tokens] for o, _ in runs], [t[tokens] for _, t in runs]
+        report(
+            f"Evaluation, local, {QUESTIONS} q, up to {tokens} tokens, batches of 8 (questions/min, median of {RUNS} alternating pairs)",
+            f"{per_minute(statistics.median(ours)):.1f} (runs {' / '.join(f'{per_minute(v):.1f}' for v in ours)})",
+            f"{per_minute(statistics.median(theirs)):.1f} (runs {' / '.join(f'{per_minute(v):.1f}' for v in theirs)}; commit {revision})",
+            statistics.median(theirs) / statistics.median(ours),
+            "ratio: baseline's time over ours",
+        )
+
+
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", help="time local batches against this commit instead, e.g. the one before a change")
+    arguments = parser.parse_args()
+    against(arguments.baseline) if arguments.baseline else main()
