@@ -166,3 +166,16 @@ def test_a_seeded_batch_runs_as_one_group_and_repeats_whatever_else_is_running(f
     occupier.join(120)
     assert together == alone  # the group waited for the chat's batch to end, then ran as before
     assert passes[0] <= 16 + 1 + 40, f"{passes[0]} forward passes: the group did not decode as one batch"
+
+
+def test_each_answer_of_a_batch_takes_its_own_time(fresh_local_service: TextGenService) -> None:
+    """An answer that ends early is timed to its own end, not to the end of the batch's longest."""
+    service = TextGenService(replace(fresh_local_service.settings, cache_size=0), backends={"local": fresh_local_service.backend()})
+    started = time.perf_counter()
+    short, long_ = service.chat_batch(["Reply with one word: yes or no. Is God good?", "Tell me the whole story of King David."],
+                                      max_new_tokens=100, temperature=0)
+    wall_ms = (time.perf_counter() - started) * 1000
+    assert isinstance(short, GenerationResult) and isinstance(long_, GenerationResult)
+    assert short.output_tokens < 20 < long_.output_tokens, (short.text, long_.text)
+    assert short.duration_ms < long_.duration_ms / 3, f"{short.duration_ms:.0f} against {long_.duration_ms:.0f} ms"
+    assert long_.duration_ms <= wall_ms

@@ -294,7 +294,7 @@ class TextGenService:
             prompt_tokens=final.prompt_tokens or 0,
             output_tokens=final.output_tokens or 0,
             finish_reason=final.finish_reason or "stop",
-            duration_ms=(time.perf_counter() - started) * 1000,
+            duration_ms=(final.elapsed_s if final.elapsed_s is not None else time.perf_counter() - started) * 1000,
             ttft_ms=ttft_ms,
             backend=prepared.info.backend,
             model=prepared.info.model,

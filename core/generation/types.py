@@ -17,6 +17,7 @@ class StreamEvent:
     prompt_tokens: int | None = None
     output_tokens: int | None = None
     usage_estimated: bool = False  # the endpoint sent no counts; these are our estimates
+    elapsed_s: float | None = None  # a batch's row: from the batch call to this row's end (else the caller times it)
 
 
 @dataclass(frozen=True)

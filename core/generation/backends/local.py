@@ -182,8 +182,9 @@ class LocalTransformersBackend:
 
         On a CPU one token for eight sequences costs little more than for one, so they
         decode together, and a row that ends makes room for the next (see stream_batches).
+        Each answer's time runs from this call to its own end, not to the batch's.
         """
-        group = object()
+        group, started = object(), time.perf_counter()
         requests = [StreamRequest(self._encode(messages)["input_ids"], params, threading.Event(), group) for messages in conversations]
         self._batcher.submit(*requests)
         events: list[StreamEvent | BaseException] = []
@@ -192,7 +193,7 @@ class LocalTransformersBackend:
             while not isinstance(item := request.updates.get(), RowEnded):
                 parts.append(item)
             try:
-                events.append(replace(self._ended(item, params), text="".join(parts)))
+                events.append(replace(self._ended(item, params), text="".join(parts), elapsed_s=item.at - started))
             except (GenerationError, torch.cuda.OutOfMemoryError) as error:
                 events.append(error)
         return events

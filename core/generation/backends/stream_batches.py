@@ -59,6 +59,7 @@ class RowEnded:
     output_tokens: int = 0
     stopped: bool = False
     error: BaseException | None = None
+    at: float = field(default_factory=time.perf_counter)  # when the row ended
 
 
 @dataclass(eq=False)  # each request is itself: compared by identity, never by its tensors
