@@ -227,3 +227,22 @@ def test_a_process_that_closes_a_stream_and_exits_ends_cleanly(local_settings: S
         capture_output=True, text=True, timeout=120, check=False,
     )
     assert done.returncode == 0 and "terminate called" not in done.stderr, done.stderr[-500:]
+
+
+def test_a_batch_that_runs_out_of_memory_says_so_for_each_row_and_logs_it(
+    fresh_local_service: TextGenService, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="scribes.textgen")
+    backend = fresh_local_service.backend()
+    assert isinstance(backend, LocalTransformersBackend)
+    service = TextGenService(replace(fresh_local_service.settings, cache_size=0), backends={"local": backend})
+    handle = backend.model.register_forward_pre_hook(_OutOfMemoryOnce(1))
+    try:
+        failed = service.chat_batch(["What is grace?", "Who was Moses?"], max_new_tokens=8, temperature=0)
+    finally:
+        handle.remove()
+    assert [type(r) for r in failed] == [GenerationError, GenerationError]
+    assert all("ran out of GPU memory" in str(r) and "Tried to allocate" not in str(r) for r in failed)
+    logged = [json.loads(r.getMessage()) for r in caplog.records if '"event": "generation"' in r.getMessage()]
+    assert [entry["outcome"] for entry in logged] == ["error", "error"]
+    assert all(not isinstance(r, GenerationError) for r in service.chat_batch(["What is grace?"], max_new_tokens=8, temperature=0))

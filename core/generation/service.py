@@ -192,8 +192,8 @@ class TextGenService:
                 failure = self._failure(error, pending[0][1].record, started)
                 finals = [failure] * len(pending)
             for (index, prepared), final in zip(pending, finals, strict=True):
-                if isinstance(final, BaseException):
-                    results[index] = final if isinstance(final, GenerationError) else GenerationError(str(final))
+                if isinstance(final, BaseException):  # logged, and said in words a person can act on
+                    results[index] = self._failure(final if isinstance(final, Exception) else GenerationError(str(final)), prepared.record, started)
                     continue
                 try:
                     results[index] = self._complete(prepared, final.text, final, started, ttft_ms=None, attempts=1)

@@ -35,6 +35,11 @@ from core.generation.types import StreamEvent, TokenUsage
 
 logger = logging.getLogger("scribes.textgen")
 
+OUT_OF_MEMORY = (
+    "The model ran out of GPU memory while answering. Try a shorter question or context, fewer output tokens, "
+    "or ask the host to use a smaller model."
+)
+
 
 def pick_device(requested: str) -> torch.device:
     if requested == "cuda" and not torch.cuda.is_available():
@@ -171,10 +176,7 @@ class LocalTransformersBackend:
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
                 if produced or attempt == 2:
-                    raise GenerationError(
-                        "The model ran out of GPU memory while answering. Try a shorter question or "
-                        "context, fewer output tokens, or ask the host to use a smaller model.",
-                    ) from error
+                    raise GenerationError(OUT_OF_MEMORY) from error
                 logger.warning("CUDA out of memory: cache emptied, trying once more")
 
     def generate_batch(self, conversations: list[list[ChatMessage]], params: GenerationParams) -> list[StreamEvent | BaseException]:
@@ -194,7 +196,13 @@ class LocalTransformersBackend:
                 parts.append(item)
             try:
                 events.append(replace(self._ended(item, params), text="".join(parts), elapsed_s=item.at - started))
-            except (GenerationError, torch.cuda.OutOfMemoryError) as error:
+            except torch.cuda.OutOfMemoryError as error:
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                failure = GenerationError(OUT_OF_MEMORY)
+                failure.__cause__ = error
+                events.append(failure)
+            except GenerationError as error:
                 events.append(error)
         return events
 
