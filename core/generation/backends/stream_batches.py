@@ -201,10 +201,11 @@ class _Batch:
 
     def __init__(self, model: torch.nn.Module, tokenizer: object, stop_ids: set[int], pad_id: int):
         self._model, self._tokenizer, self._stop_ids, self._pad_id = model, tokenizer, stop_ids, pad_id
+        self._device = model.device  # every tensor the loop makes lives with the model (CUDA when present)
         self.rows: list[_Row] = []
         self._cache: DynamicCache | None = None
-        self._mask = torch.zeros((0, 0), dtype=torch.long)  # (rows, cached positions): 0 where a row is padded
-        self._next = torch.zeros((0, 1), dtype=torch.long)  # each row's last token, not yet in the cache
+        self._mask = torch.zeros((0, 0), dtype=torch.long, device=self._device)  # (rows, cached positions): 0 where a row is padded
+        self._next = torch.zeros((0, 1), dtype=torch.long, device=self._device)  # each row's last token, not yet in the cache
 
     @property
     def seeded(self) -> bool:
@@ -230,7 +231,7 @@ class _Batch:
         else:
             self._cache, self._mask = merged(self._cache, self._mask, cache, mask)
         self.rows += rows
-        self._next = torch.cat([self._next, torch.tensor(first, dtype=torch.long)[:, None]])
+        self._next = torch.cat([self._next, torch.tensor(first, dtype=torch.long, device=self._device)[:, None]])
         self._take(first, start=len(self.rows) - len(rows))
 
     def step(self) -> None:
@@ -241,7 +242,7 @@ class _Batch:
         self._mask = torch.cat([self._mask, self._mask.new_ones((len(self.rows), 1))], dim=1)
         logits = self._forward(self._next, self._mask, self._cache)
         chosen = _choose(logits, self.rows)
-        self._next = torch.tensor(chosen, dtype=torch.long)[:, None]
+        self._next = torch.tensor(chosen, dtype=torch.long, device=self._device)[:, None]
         self._take(chosen)
 
     def fail(self, error: BaseException) -> None:
@@ -278,7 +279,7 @@ class _Batch:
             self._empty()
             return
         self.rows = [self.rows[i] for i in keep]
-        kept = torch.tensor(keep)
+        kept = torch.tensor(keep, device=self._device)
         self._cache.batch_select_indices(kept)  # type: ignore[union-attr]
         self._mask, self._next = self._mask[kept], self._next[kept]
         # columns that are padding in every row left are dropped: attention never reads them

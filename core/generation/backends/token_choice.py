@@ -76,7 +76,7 @@ def nuclei(scores: torch.Tensor, rules: list[TokenRule]) -> list[tuple[torch.Ten
             kept = min(rule.top_k, vocabulary)
             found.append(_top_p(tokens[row, :kept], functional.softmax(values[row, :kept], dim=-1), rule))  # top-p sees what top-k kept
         elif rule.top_p >= 1.0:
-            found.append((torch.arange(vocabulary), functional.softmax(scores[row], dim=-1)))
+            found.append((torch.arange(vocabulary, device=scores.device), functional.softmax(scores[row], dim=-1)))
         else:
             probabilities = (values[row, :CANDIDATES] - totals[row]).exp()
             if float(probabilities.sum()) < rule.top_p and CANDIDATES < vocabulary:  # a flat distribution: all of it, sorted
