@@ -157,9 +157,10 @@ class TextGenService:
         """Answer several conversations with the same settings; one result or error per item.
 
         A backend that can batch (the local one) decodes them together, which on a CPU is
-        several times faster than one at a time; others answer in turn. A failing item does not stop the others: its :class:`GenerationError` takes
-        its place. Seeded sampling in a batch is reproducible batch by batch, not equal to
-        the same question asked alone.
+        several times faster than one at a time; others answer in turn. A failing item
+        does not stop the others: its :class:`GenerationError` takes its place. Seeded
+        sampling in a batch is reproducible batch by batch, not equal to the same question
+        asked alone.
         """
         backend = self.backend(mode)
         results: list[GenerationResult | GenerationError | None] = [None] * len(conversations)
