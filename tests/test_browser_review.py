@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from app_process import RunningApp, start_app
 from browser import ARTIFACTS, chromium, new_page
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from core.stores.reviews import ReviewStore, answer_key
 
@@ -344,4 +344,35 @@ def test_a_redraw_that_crosses_a_note_keeps_it_and_typing_goes_on(
     expect(notes).to_be_focused()
     page.keyboard.type(" alone")
     assert _wait_for_note(data, "Ruth", FIRST, "Grace alone") == "Grace alone"
+    _assert_clean_log(app)
+
+
+def test_keystrokes_that_reach_the_server_out_of_order_keep_the_last_text(review_page: tuple[Page, RunningApp, Path], question_set: Path) -> None:
+    """Each keystroke saves the whole note in its own request; here "Grac" is held back until "Grace" was queued."""
+    page, app, data = review_page
+    _open_review(page, app, question_set, "Ruth")
+    held: list[Route] = []
+    reordered: list[bool] = []
+
+    def reorder(route: Route) -> None:
+        body = route.request.post_data or ""
+        if '"Grac"' in body and not held:
+            held.append(route)  # sent on once the next keystroke's save is queued
+            return
+        if '"Grace"' in body and held:
+            route.fulfill(response=route.fetch())
+            held.pop().continue_()
+            reordered.append(True)
+            return
+        route.continue_()
+
+    page.route("**/queue/join*", reorder)
+    page.locator("#review-notes textarea").click()
+    page.keyboard.type("Grace", delay=50)
+    deadline = time.monotonic() + 30
+    while not reordered and time.monotonic() < deadline:
+        page.wait_for_timeout(100)  # Playwright runs the route handlers only while the test waits in it
+    assert reordered, "the two saves were not sent out of order"
+    page.wait_for_timeout(1500)  # the held "Grac" has reached the server by now
+    assert _wait_for_note(data, "Ruth", FIRST, "Grace") == "Grace"
     _assert_clean_log(app)

@@ -28,6 +28,18 @@ from ui.evaluate.review.view import ALL, Screen, View, reviewer_of, store
 EXPORT_FOLDER = Path(tempfile.gettempdir()) / "scribes-review-exports"
 
 Handler = Callable[..., Any]
+#: What a page's saves last applied: (answer key, citation unit or field) -> the save's stamp.
+Saved = dict[tuple[str, str], float]
+
+
+def _newer(saved: Saved, what: tuple[str, str], stamp: float | None) -> bool:
+    """Whether a save made at ``stamp`` (in the browser) is newer than the last one applied to ``what``.
+
+    Each keystroke in the notes is a save of the whole text, and two in flight can reach
+    the server in either order; the older one, arriving second, would put the text back
+    to what it was a keystroke before. A save without a stamp counts as the newest.
+    """
+    return stamp is None or stamp > saved.get(what, float("-inf"))
 
 
 def keep_shown(screen: Screen) -> None:
@@ -44,6 +56,10 @@ def keep_shown(screen: Screen) -> None:
     for unit, value in zip(view.units, screen.shown):
         if unit is not None and value is not None and unit not in stored:
             store().rate(reviewer, view.key, unit, int(value), question_id=view.row_id, question=view.question)
+
+
+def _applied(saved: Saved, what: tuple[str, str], stamp: float | None) -> Saved:
+    return saved if stamp is None else {**saved, what: stamp}
 
 
 @dataclass(frozen=True)
@@ -140,35 +156,39 @@ class ReviewHandlers:
     @staticmethod
     def rate(slot: int) -> Handler:
         def handler(
-            frame: pd.DataFrame | None, typed: str | None, view_text: str, value: int | None, profile: gr.OAuthProfile | None = None
-        ) -> object:
+            frame: pd.DataFrame | None, typed: str | None, view_text: str, value: int | None, saved: Saved, stamp: float | None,
+            profile: gr.OAuthProfile | None = None,
+        ) -> tuple[object, object]:
             reviewer, view = reviewer_of(typed, profile), View.loads(view_text)
             unit = view.units[slot] if slot < len(view.units) else None
             if reviewer is None:  # the cards take no input without a name; this is a click that raced the redraw
                 raise gr.Error("That rating was NOT saved: type your reviewer name first.", print_exception=False)
-            if view.key is None or unit is None or value is None:
-                return gr.skip()
+            if view.key is None or unit is None or value is None or not _newer(saved, (view.key, unit), stamp):
+                return gr.skip(), gr.skip()
             try:
                 store().rate(reviewer, view.key, unit, int(value), question_id=view.row_id, question=view.question)
             except (ValueError, OSError) as error:
                 raise gr.Error(f"Your rating of {unit} was NOT saved ({error}). Rate it again.", print_exception=False) from error
             keys = [k for k, _ in answer_list(frame)]
-            return progress_markdown(reviewer, keys, store().many(reviewer, keys))
+            return progress_markdown(reviewer, keys, store().many(reviewer, keys)), _applied(saved, (view.key, unit), stamp)
 
         return handler
 
     @staticmethod
     def annotate(field: str) -> Handler:
-        def handler(typed: str | None, view_text: str, text: str, profile: gr.OAuthProfile | None = None) -> None:
+        def handler(
+            typed: str | None, view_text: str, text: str, saved: Saved, stamp: float | None, profile: gr.OAuthProfile | None = None
+        ) -> object:
             reviewer, view = reviewer_of(typed, profile), View.loads(view_text)
             if reviewer is None:
                 raise gr.Error(f"Your {field.replace('_', ' ')} were NOT saved: type your reviewer name first.", print_exception=False)
-            if view.key is None:
-                return
+            if view.key is None or not _newer(saved, (view.key, field), stamp):
+                return gr.skip()
             try:
                 store().annotate(reviewer, view.key, **{field: text}, question_id=view.row_id, question=view.question)
             except (ValueError, OSError) as error:
                 raise gr.Error(f"Your {field.replace('_', ' ')} were NOT saved ({error}).", print_exception=False) from error
+            return _applied(saved, (view.key, field), stamp)
 
         return handler
 

@@ -30,8 +30,13 @@ KEYBOARD_HELP = (
     "Every change is saved at once; keys typed while the next answer loads apply to it.</p>"
 )
 
-#: Review events share one queue slot: each runs after the one sent before it.
+#: Review events share one queue slot: each runs in the order it reached the server.
 _REVIEW_EVENTS = {"api_visibility": "private", "show_progress": "hidden", "concurrency_id": "review", "concurrency_limit": 1}
+
+#: Run in the browser as a save is sent: its last input (the stamp) becomes the time it was
+#: made. Two saves in flight at once can reach the server in either order (each is its own
+#: request); the stamp lets the later one win (see :mod:`~ui.evaluate.review.handlers`).
+STAMP_JS = "(...values) => [...values.slice(0, -1), performance.timeOrigin + performance.now()]"
 
 
 def _card() -> Card:
@@ -100,6 +105,8 @@ def build_review_panel(results: gr.State, remembered: gr.BrowserState) -> None:
 
     panel = Panel(results, reviewer, remembered, answers, view, gr.State(None), progress, status, question, expected, answer, count, cards,
                   missing, notes, mark, figures)
+    stamp, saved = gr.Number(None, visible=False), gr.State({})  # a save's time, made by STAMP_JS; the latest applied, by what it saves
+    saving = {"js": STAMP_JS, "trigger_mode": "multiple", **_REVIEW_EVENTS}
     handlers = ReviewHandlers(panel)
     screen = panel.outputs()
     where = screen_inputs(panel)
@@ -115,11 +122,11 @@ def build_review_panel(results: gr.State, remembered: gr.BrowserState) -> None:
     mark.click(handlers.toggle_reviewed, outputs=screen, inputs_kwargs=shown, **_REVIEW_EVENTS)
     for slot, card in enumerate(cards):
         # "multiple": each rating is sent at once with the view it was made on, never merged into a later one
-        card.rating.input(handlers.rate(slot), outputs=progress, trigger_mode="multiple", **_REVIEW_EVENTS,
-                          inputs_kwargs={"frame": results, "typed": reviewer, "view_text": view, "value": card.rating})
-    missing.input(handlers.annotate("missing_citations"), outputs=None, trigger_mode="multiple", **_REVIEW_EVENTS,
-                 inputs_kwargs={"typed": reviewer, "view_text": view, "text": missing})
-    notes.input(handlers.annotate("note"), outputs=None, trigger_mode="multiple", **_REVIEW_EVENTS,
-                 inputs_kwargs={"typed": reviewer, "view_text": view, "text": notes})
+        card.rating.input(handlers.rate(slot), outputs=[progress, saved], **saving,
+                          inputs_kwargs={"frame": results, "typed": reviewer, "view_text": view, "value": card.rating, "saved": saved, "stamp": stamp})
+    missing.input(handlers.annotate("missing_citations"), outputs=saved, **saving,
+                  inputs_kwargs={"typed": reviewer, "view_text": view, "text": missing, "saved": saved, "stamp": stamp})
+    notes.input(handlers.annotate("note"), outputs=saved, **saving,
+                inputs_kwargs={"typed": reviewer, "view_text": view, "text": notes, "saved": saved, "stamp": stamp})
     export_button.click(handlers.export, results, exported, api_visibility="private")
     upload.upload(handlers.import_file, outputs=screen, inputs_kwargs={**where, "path": upload}, **_REVIEW_EVENTS)
