@@ -176,6 +176,8 @@ def _review_given_answers(page: Page, app: RunningApp, question_set: Path) -> No
     page.goto(app.url, wait_until="domcontentloaded")
     page.get_by_role("tab", name="Evaluate").click()
     page.locator("#evaluate-upload input[type=file]").set_input_files(question_set)
+    # Run only once the set is read: a Run sent before the upload lands runs the set chosen in the list
+    expect(page.locator("#evaluate-status")).to_contain_text("all of them will be scored", timeout=30_000)
     page.locator("#evaluate-run").click()
     expect(page.locator("#evaluate-status")).to_contain_text("Finished: 2 of 2 rows", timeout=60_000)
     page.get_by_role("tab", name="Review citations").click()
