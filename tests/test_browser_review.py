@@ -7,17 +7,18 @@ afterwards, so what is asserted is what was saved, not what the page shows.
 from __future__ import annotations
 
 import csv
+import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from app_process import RunningApp, start_app
 from browser import ARTIFACTS, chromium, new_page
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import APIResponse, Browser, Page, Route, expect
 
-from core.stores.reviews import ReviewStore, answer_key
+from core.stores.reviews import RATINGS, ReviewStore, answer_key
 
 pytestmark = pytest.mark.slow
 
@@ -375,4 +376,92 @@ def test_keystrokes_that_reach_the_server_out_of_order_keep_the_last_text(review
     assert reordered, "the two saves were not sent out of order"
     page.wait_for_timeout(1500)  # the held "Grac" has reached the server by now
     assert _wait_for_note(data, "Ruth", FIRST, "Grace") == "Grace"
+    _assert_clean_log(app)
+
+
+def _wait_in_page(page: Page, done: Callable[[], bool], what: str, within_s: float = 30) -> None:
+    """Wait until ``done()``, letting Playwright run the route handlers meanwhile (it runs them only while the test waits in it)."""
+    deadline = time.monotonic() + within_s
+    while not done() and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert done(), what
+
+
+def test_a_redraw_sent_before_the_name_and_arriving_after_it_leaves_the_cards_to_the_reviewer(
+    review_page: tuple[Page, RunningApp, Path], question_set: Path
+) -> None:
+    """Requests in flight can reach the server in either order: here a redraw sent with the name box empty arrives once Ruth rates."""
+    page, app, data = review_page
+    _open_review(page, app, question_set, None)
+    held: list[Route] = []
+
+    def hold_first_redraw(route: Route) -> None:
+        if '"All answers"' in (route.request.post_data or "") and not held:
+            held.append(route)
+            return
+        route.continue_()
+
+    page.route("**/queue/join*", hold_first_redraw)
+    page.locator("#review-jump input").press("Enter")  # "go to answer 1", sent while no name is typed
+    _wait_in_page(page, lambda: bool(held), "the redraw was not sent")
+    box = page.locator("#review-reviewer textarea, #review-reviewer input").first
+    box.fill("Ruth")
+    box.press("Enter")
+    expect(page.locator("#review-progress")).to_contain_text("Ruth: reviewed 0 of 8 answers", timeout=30_000)
+    page.locator("#review-keys").click()
+    page.keyboard.press("2")
+    _wait_in_page(page, lambda: _stored(data, "Ruth") == {(FIRST, VERSES[0][0]): 2}, "the 2 was not saved")
+    view = page.locator("#review-view textarea, #review-view input").first
+    before = view.input_value()
+    held.pop().continue_()
+    _wait_in_page(page, lambda: view.input_value() != before, "the held redraw never reached the page")
+    radios = page.locator("#review-panel .review-rating:visible")
+    expect(radios.nth(1).locator("input[type=radio]").first).to_be_enabled()
+    expect(radios.nth(0).locator("input[type=radio]").nth(0)).to_be_checked()
+    page.keyboard.press("0")
+    _wait_in_page(page, lambda: len(_stored(data, "Ruth")) == 2, "the 0 was not saved")
+    assert _stored(data, "Ruth") == {(FIRST, VERSES[0][0]): 2, (FIRST, VERSES[0][1]): 0}
+    expect(page.locator("#review-progress")).to_contain_text("Ruth: reviewed 0 of 8 answers · 2 citations rated")
+    _assert_clean_log(app)
+
+
+def _is_rating(route: Route) -> bool:
+    """A rating's save: a short request with Ruth's name and a rating (a redraw sends every card)."""
+    try:
+        data = json.loads(route.request.post_data or "")["data"]
+    except (ValueError, KeyError, TypeError):
+        return False
+    return len(data) <= 6 and "Ruth" in data and any(type(value) is int and value in RATINGS for value in data)
+
+
+def test_the_progress_line_counts_every_rating_when_the_page_learns_of_the_first_one_last(
+    review_page: tuple[Page, RunningApp, Path], question_set: Path
+) -> None:
+    """The server saves the first rating at once, but the page hears that it was sent only after the second has come back.
+
+    Gradio then shows the first rating's outputs last: a count returned with each rating
+    would leave "1 citations rated" on screen for two.
+    """
+    page, app, data = review_page
+    _open_review(page, app, question_set, "Ruth")
+    late: list[tuple[Route, APIResponse]] = []
+
+    def answer_the_first_rating_late(route: Route) -> None:
+        if _is_rating(route) and not late:
+            late.append((route, route.fetch()))  # saved on the server now; the page is answered below
+            return
+        route.continue_()
+
+    page.route("**/queue/join*", answer_the_first_rating_late)
+    page.keyboard.press("2")
+    _wait_in_page(page, lambda: bool(late), "the first rating was not sent")
+    page.keyboard.press("0")
+    _wait_in_page(page, lambda: len(_stored(data, "Ruth")) == 2, "the two ratings were not saved")
+    assert _stored(data, "Ruth") == {(FIRST, VERSES[0][0]): 2, (FIRST, VERSES[0][1]): 0}
+    progress = page.locator("#review-progress")
+    expect(progress).to_contain_text("2 citations rated", timeout=30_000)
+    route, response = late.pop()
+    route.fulfill(response=response)
+    page.wait_for_timeout(2000)  # the first rating's outputs reach the page now
+    expect(progress).to_contain_text("Ruth: reviewed 0 of 8 answers · 2 citations rated")
     _assert_clean_log(app)

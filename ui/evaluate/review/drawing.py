@@ -110,8 +110,8 @@ class Panel:
 def _empty(panel: Panel, reviewer: str | None, message: str) -> dict[Any, Any]:
     token = next(_tokens)
     screen: dict[Any, Any] = {
-        panel.drawn: None,
-        panel.view: View(token, None).dumps(),
+        panel.drawn: Drawn(None, reviewer),
+        panel.view: View(token, None, reviewer=reviewer).dumps(),
         panel.progress: progress_markdown(reviewer, [], {}),
         panel.status: message,
         panel.question: "",
@@ -157,7 +157,7 @@ def render(
     reviews = reviews_here.many(reviewer, keys) if reviewer else {k: AnswerReview(k) for k in keys}
     review = reviews[item.key]
     all_ratings = reviews_here.ratings([item.key]) if answers_shown == DISAGREE else []
-    view = View(next(_tokens), item.key, item.row_id, item.question, tuple(_card_units(item)), review.done)
+    view = View(next(_tokens), item.key, item.row_id, item.question, tuple(_card_units(item)), review.done, reviewer)
     expected = item.expected_references or "(none)"
     if item.expected_problem:
         expected += f"  (could not be read: {item.expected_problem})"
@@ -170,7 +170,8 @@ def render(
         count += f" (the first {CARDS} are shown here; the others are in the results downloads)"
     page = Drawn(item.key, reviewer)
     kept = page == drawn and not reload  # the page's own ratings and notes stay
-    writable = {"interactive": reviewer is not None} if drawn is None or drawn.reviewer != reviewer or reviewer is None else {}
+    sent_writable = drawn is not None and drawn.key is not None and reviewer is not None and drawn.reviewer == reviewer
+    writable = {} if sent_writable else {"interactive": reviewer is not None}
     screen: dict[Any, Any] = {
         panel.drawn: page,
         panel.view: view.dumps(),

@@ -10,6 +10,7 @@ from the first.
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from core.evaluation.review_files import read_reviews, write_exports
 from core.evaluation.review_items import answer_list
 from ui.evaluate.review.drawing import Panel, progress_markdown, render
 from ui.evaluate.review.stepping import next_answer, step_from, visited_answers
-from ui.evaluate.review.view import ALL, Screen, View, reviewer_of, store
+from ui.evaluate.review.view import ALL, Drawn, Screen, View, reviewer_of, store
 
 #: Where export files are written before the browser downloads them.
 EXPORT_FOLDER = Path(tempfile.gettempdir()) / "scribes-review-exports"
@@ -47,9 +48,11 @@ def keep_shown(screen: Screen) -> None:
 
     A step is sent with the cards' ratings, because the rating events sent just before it
     may reach the server after it; a rating already stored is never overwritten here (the
-    rating's own event carries the latest one).
+    rating's own event carries the latest one). They are saved for the reviewer whose
+    cards they were drawn on, who may no longer be the one reviewing when this arrives.
     """
-    reviewer, view = screen.reviewer, screen.view
+    view = screen.view
+    reviewer = view.reviewer
     if reviewer is None or view.key is None:
         return
     stored = store().get(reviewer, view.key).ratings
@@ -78,12 +81,11 @@ class ReviewHandlers:
         A run's last results can arrive after the reviewer has started rating: the ratings
         on screen are kept first, so the redraw never shows a card unrated that was rated.
         """
-        typed, remembered = inputs["typed"], inputs["remembered"]
-        screen = Screen.of(profile, inputs, typed=typed or remembered)
-        if typed and typed == remembered:  # a confirmed name: the one the ratings on screen were made under
-            keep_shown(screen)
+        screen = Screen.of(profile, inputs)
+        keep_shown(screen)
         drawn = self._render(screen, screen.start)
-        if screen.reviewer is not None and not typed:  # the name this browser remembers (a typed name is never overwritten)
+        named = screen.drawn is not None and screen.drawn.reviewer is not None
+        if screen.reviewer is not None and not inputs["typed"] and not named:  # the name this browser remembers fills an empty box
             drawn[self.panel.reviewer] = gr.Textbox(value=screen.reviewer)
         if profile is not None:  # on a Space: the signed-in user reviews under their Hugging Face name
             drawn[self.panel.reviewer] = gr.Textbox(value=profile.username, interactive=False, label="Reviewer (signed in with Hugging Face)")
@@ -91,8 +93,8 @@ class ReviewHandlers:
 
     def reviewer_changed(self, profile: gr.OAuthProfile | None = None, **inputs: Any) -> dict[Any, Any]:
         """A new name is remembered in this browser and the answer redrawn with that reviewer's reviews."""
-        screen = Screen.of(profile, inputs)
         typed, remembered = inputs["typed"], inputs["remembered"]
+        screen = Screen.of(profile, inputs, named=typed or "")
         if (typed or "") == (remembered or ""):
             return self._unchanged()
         return {**self._render(screen, screen.start), self.panel.remembered: typed}
@@ -155,9 +157,15 @@ class ReviewHandlers:
 
     @staticmethod
     def rate(slot: int) -> Handler:
+        """Save one rating. The progress line is not returned here but redrawn after it (:meth:`progress_line`).
+
+        Gradio shows an event's outputs in the order the page learns of the events, not the
+        order they ran in: of two ratings made a moment apart, the first one's count ("1
+        citations rated") could land last and stay on screen.
+        """
+
         def handler(
-            frame: pd.DataFrame | None, typed: str | None, view_text: str, value: int | None, saved: Saved, stamp: float | None,
-            profile: gr.OAuthProfile | None = None,
+            typed: str | None, view_text: str, value: int | None, saved: Saved, stamp: float | None, profile: gr.OAuthProfile | None = None,
         ) -> tuple[object, object]:
             reviewer, view = reviewer_of(typed, profile), View.loads(view_text)
             unit = view.units[slot] if slot < len(view.units) else None
@@ -169,10 +177,20 @@ class ReviewHandlers:
                 store().rate(reviewer, view.key, unit, int(value), question_id=view.row_id, question=view.question)
             except (ValueError, OSError) as error:
                 raise gr.Error(f"Your rating of {unit} was NOT saved ({error}). Rate it again.", print_exception=False) from error
-            keys = [k for k, _ in answer_list(frame)]
-            return progress_markdown(reviewer, keys, store().many(reviewer, keys)), _applied(saved, (view.key, unit), stamp)
+            return _applied(saved, (view.key, unit), stamp), time.monotonic()
 
         return handler
+
+    @staticmethod
+    def progress_line(frame: pd.DataFrame | None, drawn: Drawn | None) -> str:
+        """The progress line, as the store has it now, for the reviewer last drawn.
+
+        Run after every saved rating, one at a time and always once more after the last
+        (``trigger_mode="always_last"``), so the line the page keeps counts every rating.
+        """
+        reviewer = drawn.reviewer if drawn is not None else None
+        keys = [k for k, _ in answer_list(frame)]
+        return progress_markdown(reviewer, keys, store().many(reviewer, keys) if reviewer else {})
 
     @staticmethod
     def annotate(field: str) -> Handler:

@@ -6,8 +6,9 @@ values change (:mod:`~ui.evaluate.review.drawing`); every rating travels with th
 was made on (:mod:`~ui.evaluate.review.view`) and is written to the process's one review
 store as it is made (:mod:`~ui.evaluate.review.handlers`), under the reviewer's name: the
 signed-in Hugging Face user on a Space, else a name typed once and remembered in the
-browser. Review events run one at a time, in the order they were sent; the keys are in
-``keyboard.js``.
+browser. Review events run one at a time, in the order they reach the server, which is not
+always the order they were sent: what each event is sent with says what it was made on.
+The keys are in ``keyboard.js``.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ def build_review_panel(results: gr.State, remembered: gr.BrowserState) -> None:
     panel = Panel(results, reviewer, remembered, answers, view, gr.State(None), progress, status, question, expected, answer, count, cards,
                   missing, notes, mark, figures)
     stamp, saved = gr.Number(None, visible=False), gr.State({})  # a save's time, made by STAMP_JS; the latest applied, by what it saves
+    rated = gr.State(None)  # changes at every rating saved: the progress line is redrawn after it
     saving = {"js": STAMP_JS, "trigger_mode": "multiple", **_REVIEW_EVENTS}
     handlers = ReviewHandlers(panel)
     screen = panel.outputs()
@@ -122,8 +124,10 @@ def build_review_panel(results: gr.State, remembered: gr.BrowserState) -> None:
     mark.click(handlers.toggle_reviewed, outputs=screen, inputs_kwargs=shown, **_REVIEW_EVENTS)
     for slot, card in enumerate(cards):
         # "multiple": each rating is sent at once with the view it was made on, never merged into a later one
-        card.rating.input(handlers.rate(slot), outputs=[progress, saved], **saving,
-                          inputs_kwargs={"frame": results, "typed": reviewer, "view_text": view, "value": card.rating, "saved": saved, "stamp": stamp})
+        card.rating.input(handlers.rate(slot), outputs=[saved, rated], **saving,
+                          inputs_kwargs={"typed": reviewer, "view_text": view, "value": card.rating, "saved": saved, "stamp": stamp})
+    rated.change(handlers.progress_line, outputs=progress, inputs_kwargs={"frame": results, "drawn": panel.drawn}, trigger_mode="always_last",
+                 **_REVIEW_EVENTS)
     missing.input(handlers.annotate("missing_citations"), outputs=saved, **saving,
                   inputs_kwargs={"typed": reviewer, "view_text": view, "text": missing, "saved": saved, "stamp": stamp})
     notes.input(handlers.annotate("note"), outputs=saved, **saving,

@@ -45,7 +45,7 @@ def reviewer_of(typed: str | None, profile: gr.OAuthProfile | None) -> str | Non
 
 @dataclass(frozen=True)
 class View:
-    """What ``#review-view`` holds: the answer on screen and the citation of each card."""
+    """What ``#review-view`` holds: the answer on screen, whose reviews it shows and the citation of each card."""
 
     token: int  # new at every redraw, so the keyboard can tell the next answer is on screen
     key: str | None
@@ -53,24 +53,29 @@ class View:
     question: str = ""
     units: tuple[str | None, ...] = ()  # per card: its citation unit, None when there is nothing to rate
     done: bool = False  # as the "Mark reviewed" button shows it
+    reviewer: str | None = None  # whose ratings the cards show: the ones a step saves are theirs
 
     def dumps(self) -> str:
-        return json.dumps(
-            {"token": self.token, "key": self.key, "row_id": self.row_id, "question": self.question, "units": self.units, "done": self.done}
-        )
+        return json.dumps({
+            "token": self.token, "key": self.key, "row_id": self.row_id, "question": self.question, "units": self.units,
+            "done": self.done, "reviewer": self.reviewer,
+        })
 
     @classmethod
     def loads(cls, text: str | None) -> View:
         try:
             data = json.loads(text or "")
-            return cls(int(data["token"]), data["key"], str(data["row_id"]), str(data["question"]), tuple(data["units"]), bool(data["done"]))
+            return cls(
+                int(data["token"]), data["key"], str(data["row_id"]), str(data["question"]), tuple(data["units"]), bool(data["done"]),
+                data.get("reviewer"),
+            )
         except (ValueError, KeyError, TypeError):
             return cls(0, None)
 
 
 @dataclass(frozen=True)
 class Drawn:
-    """What the page was last sent to show: which answer, for which reviewer.
+    """What the page was last sent to show: which answer (None: there were none), for which reviewer.
 
     Kept in a State, so it is read on the server in the order the review events run, even
     while the redraw that set it is still on its way to the page.
@@ -97,12 +102,22 @@ class Screen:
         return self.drawn.key if self.drawn is not None else self.view.key
 
     @classmethod
-    def of(cls, profile: gr.OAuthProfile | None, inputs: Mapping[str, Any], *, typed: str | None = None) -> Screen:
+    def of(cls, profile: gr.OAuthProfile | None, inputs: Mapping[str, Any], *, named: str | None = None) -> Screen:
         """The inputs of :func:`ui.evaluate.review.panel.screen_inputs`, by name.
 
-        The reviewer is the name in the box (``typed`` overrides it), as for ratings; the
-        remembered name only fills an empty box (on new results).
+        The reviewer is ``named`` when the event names one (the reviewer box changed), else
+        the one last drawn, else the name in the box or, when that is empty, the one this
+        browser remembers. Not the box's name first: an event's inputs are what the page
+        held when it was sent, and two requests in flight can reach the server in either
+        order; a redraw sent before the reviewer typed their name, arriving after it, would
+        otherwise take the name away and lock the cards under the reviewer's keys.
         """
         shown = tuple(inputs[card_input(slot)] for slot in range(CARDS) if card_input(slot) in inputs)
-        name = inputs["typed"] if typed is None else typed
-        return cls(inputs["frame"], reviewer_of(name, profile), View.loads(inputs["view_text"]), inputs["answers_shown"], inputs["drawn"], shown)
+        drawn: Drawn | None = inputs["drawn"]
+        if named is not None:
+            reviewer = reviewer_of(named, profile)
+        elif drawn is not None and drawn.reviewer is not None:
+            reviewer = reviewer_of(drawn.reviewer, profile)
+        else:
+            reviewer = reviewer_of(inputs["typed"] or inputs["remembered"], profile)
+        return cls(inputs["frame"], reviewer, View.loads(inputs["view_text"]), inputs["answers_shown"], drawn, shown)
