@@ -89,7 +89,8 @@ class Panel:
     answers: gr.Dropdown
     view: gr.Textbox
     drawn: gr.State  # the Drawn this page was last sent: where steps start from
-    progress: gr.Markdown
+    recount: gr.State  # changed by every save and redraw that can change the progress line, which is redrawn after it
+    progress: gr.Markdown  # written only by that redraw: see ReviewHandlers.progress_line
     status: gr.Markdown
     question: gr.Textbox
     expected: gr.Textbox
@@ -102,7 +103,7 @@ class Panel:
     figures: gr.Markdown
 
     def outputs(self) -> list[Any]:
-        shown = [self.reviewer, self.remembered, self.drawn, self.view, self.progress, self.status, self.question, self.expected, self.answer, self.count]
+        shown = [self.reviewer, self.remembered, self.drawn, self.view, self.recount, self.status, self.question, self.expected, self.answer, self.count]
         shown += [self.missing, self.notes, self.mark, self.figures]
         return shown + [part for card in self.cards for part in (card.group, card.text, card.rating)]
 
@@ -112,7 +113,7 @@ def _empty(panel: Panel, reviewer: str | None, message: str) -> dict[Any, Any]:
     screen: dict[Any, Any] = {
         panel.drawn: Drawn(None, reviewer),
         panel.view: View(token, None, reviewer=reviewer).dumps(),
-        panel.progress: progress_markdown(reviewer, [], {}),
+        panel.recount: time.monotonic(),
         panel.status: message,
         panel.question: "",
         panel.expected: "",
@@ -175,7 +176,7 @@ def render(
     screen: dict[Any, Any] = {
         panel.drawn: page,
         panel.view: view.dumps(),
-        panel.progress: progress_markdown(reviewer, keys, reviews),
+        panel.recount: time.monotonic(),
         panel.status: status_line(index, len(answers), item.row_id, review.done),
         panel.question: item.question,
         panel.expected: expected,

@@ -157,12 +157,7 @@ class ReviewHandlers:
 
     @staticmethod
     def rate(slot: int) -> Handler:
-        """Save one rating. The progress line is not returned here but redrawn after it (:meth:`progress_line`).
-
-        Gradio shows an event's outputs in the order the page learns of the events, not the
-        order they ran in: of two ratings made a moment apart, the first one's count ("1
-        citations rated") could land last and stay on screen.
-        """
+        """Save one rating; the progress line is redrawn after it (:meth:`progress_line`)."""
 
         def handler(
             typed: str | None, view_text: str, value: int | None, saved: Saved, stamp: float | None, profile: gr.OAuthProfile | None = None,
@@ -185,8 +180,11 @@ class ReviewHandlers:
     def progress_line(frame: pd.DataFrame | None, drawn: Drawn | None) -> str:
         """The progress line, as the store has it now, for the reviewer last drawn.
 
-        Run after every saved rating, one at a time and always once more after the last
-        (``trigger_mode="always_last"``), so the line the page keeps counts every rating.
+        The one event that writes the line: run after every saved rating and every redraw,
+        one at a time and always once more after the last (``trigger_mode="always_last"``).
+        Gradio shows an event's outputs in the order the page learns of the events, not the
+        order they ran in: when each rating returned its own count, the first one's ("1
+        citations rated") could land last and stay on screen for two.
         """
         reviewer = drawn.reviewer if drawn is not None else None
         keys = [k for k, _ in answer_list(frame)]

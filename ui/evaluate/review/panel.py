@@ -104,10 +104,9 @@ def build_review_panel(results: gr.State, remembered: gr.BrowserState) -> None:
             upload = gr.File(label="Import reviews exported from this panel (CSV or JSON lines); newer reviews win, nothing is duplicated",
                              file_types=[".csv", ".jsonl", ".json"], type="filepath", elem_id="review-import")
 
-    panel = Panel(results, reviewer, remembered, answers, view, gr.State(None), progress, status, question, expected, answer, count, cards,
-                  missing, notes, mark, figures)
+    panel = Panel(results, reviewer, remembered, answers, view, gr.State(None), gr.State(None), progress, status, question, expected, answer,
+                  count, cards, missing, notes, mark, figures)
     stamp, saved = gr.Number(None, visible=False), gr.State({})  # a save's time, made by STAMP_JS; the latest applied, by what it saves
-    rated = gr.State(None)  # changes at every rating saved: the progress line is redrawn after it
     saving = {"js": STAMP_JS, "trigger_mode": "multiple", **_REVIEW_EVENTS}
     handlers = ReviewHandlers(panel)
     screen = panel.outputs()
@@ -124,10 +123,10 @@ def build_review_panel(results: gr.State, remembered: gr.BrowserState) -> None:
     mark.click(handlers.toggle_reviewed, outputs=screen, inputs_kwargs=shown, **_REVIEW_EVENTS)
     for slot, card in enumerate(cards):
         # "multiple": each rating is sent at once with the view it was made on, never merged into a later one
-        card.rating.input(handlers.rate(slot), outputs=[saved, rated], **saving,
+        card.rating.input(handlers.rate(slot), outputs=[saved, panel.recount], **saving,
                           inputs_kwargs={"typed": reviewer, "view_text": view, "value": card.rating, "saved": saved, "stamp": stamp})
-    rated.change(handlers.progress_line, outputs=progress, inputs_kwargs={"frame": results, "drawn": panel.drawn}, trigger_mode="always_last",
-                 **_REVIEW_EVENTS)
+    panel.recount.change(handlers.progress_line, outputs=progress, inputs_kwargs={"frame": results, "drawn": panel.drawn},
+                         trigger_mode="always_last", **_REVIEW_EVENTS)
     missing.input(handlers.annotate("missing_citations"), outputs=saved, **saving,
                   inputs_kwargs={"typed": reviewer, "view_text": view, "text": missing, "saved": saved, "stamp": stamp})
     notes.input(handlers.annotate("note"), outputs=saved, **saving,
