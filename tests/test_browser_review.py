@@ -465,3 +465,40 @@ def test_the_progress_line_counts_every_rating_when_the_page_learns_of_the_first
     page.wait_for_timeout(2000)  # the first rating's outputs reach the page now
     expect(progress).to_contain_text("Ruth: reviewed 0 of 8 answers · 2 citations rated")
     _assert_clean_log(app)
+
+
+def test_an_older_redraw_that_lands_after_the_reviewers_is_drawn_over_and_the_keys_rate(
+    review_page: tuple[Page, RunningApp, Path], question_set: Path
+) -> None:
+    """A redraw for no reviewer runs first, but the page hears of it only after Ruth's has landed, and shows it last."""
+    page, app, data = review_page
+    _open_review(page, app, question_set, None)
+    late: list[tuple[Route, APIResponse]] = []
+
+    def answer_the_first_redraw_late(route: Route) -> None:
+        if '"All answers"' in (route.request.post_data or "") and not late:
+            late.append((route, route.fetch()))  # drawn on the server now, for no reviewer; later redraws pass
+            return
+        route.continue_()
+
+    page.route("**/queue/join*", answer_the_first_redraw_late)
+    page.locator("#review-jump input").press("Enter")  # "go to answer 1", with no name typed
+    _wait_in_page(page, lambda: bool(late), "the redraw was not sent")
+    box = page.locator("#review-reviewer textarea, #review-reviewer input").first
+    box.fill("Ruth")
+    box.press("Enter")
+    radios, mark = page.locator("#review-panel .review-rating:visible"), page.locator("#review-mark")
+    expect(mark).to_be_enabled(timeout=30_000)
+    route, response = late[0]
+    route.fulfill(response=response)  # the older redraw lands on the page now: drawn for no reviewer, its button takes no click
+    page.wait_for_timeout(1000)
+    expect(mark).to_be_enabled()
+    expect(radios.nth(0).locator("input[type=radio]").first).to_be_enabled()
+    expect(page.locator("#review-progress")).to_contain_text("Ruth: reviewed 0 of 8 answers", timeout=30_000)
+    page.locator("#review-keys").click()
+    page.keyboard.press("2")
+    page.keyboard.press("0")
+    _wait_in_page(page, lambda: len(_stored(data, "Ruth")) == 2, "the two ratings were not saved")
+    assert _stored(data, "Ruth") == {(FIRST, VERSES[0][0]): 2, (FIRST, VERSES[0][1]): 0}
+    page.screenshot(path=ARTIFACTS / "review-older-redraw-drawn-over.png", full_page=True)
+    _assert_clean_log(app)

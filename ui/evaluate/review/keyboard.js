@@ -9,6 +9,10 @@
 // on screen (the hidden #review-view changes), then replayed on it in order; so are keys
 // pressed while the cards cannot be rated yet (the reviewer's name is on its way). A rating
 // event carries the answer and citation that were on screen when it was made.
+//
+// Gradio shows an event's outputs in the order the page learns of the events, not the
+// order they ran in, so an older redraw can land after a newer one. Each redraw's view has
+// a rising token: when an older one lands, the page asks for the answer last drawn again.
 if (!window.scribesReviewKeys) {
   window.scribesReviewKeys = true;
   const style = document.createElement("style");
@@ -28,6 +32,7 @@ if (!window.scribesReviewKeys) {
   const shown = (el) => el.getClientRects().length > 0;
   const view = () => document.querySelector("#review-view textarea, #review-view input")?.value ?? "";
   const answerOf = (text) => { try { return JSON.parse(text).key; } catch { return null; } };
+  const tokenOf = (text) => { try { return JSON.parse(text).token; } catch { return 0; } };
   // Gradio draws a Group as two nested elements that both carry its classes: keep the outer one.
   const rateable = (panel) => [...panel.querySelectorAll(".review-citation")].filter((card) =>
     !card.parentElement.closest(".review-citation") && shown(card)
@@ -39,6 +44,7 @@ if (!window.scribesReviewKeys) {
   };
 
   let lastView = view();
+  let newest = tokenOf(lastView);
   let waiting = null;  // {from: view before the step, since: time}
   const held = [];
 
@@ -74,6 +80,8 @@ if (!window.scribesReviewKeys) {
     if (now !== lastView) {
       const another = answerOf(now) !== answerOf(lastView);
       lastView = now;
+      if (tokenOf(now) < newest) document.getElementById("review-redraw")?.click();  // an older redraw landed last
+      newest = Math.max(newest, tokenOf(now));
       // a new answer: the focus belonged to the old one's cards (a redraw of the same answer keeps it)
       const panel = document.getElementById("review-panel");
       if (another && panel && panel.contains(document.activeElement) && !isTyping(document.activeElement)) document.activeElement.blur();

@@ -84,6 +84,7 @@ def build_review_panel(results: gr.State, remembered: gr.BrowserState) -> None:
             previous_button = gr.Button("← Previous (k)", elem_id="review-previous", size="md")
             next_button = gr.Button("Next (j) →", elem_id="review-next", size="md")
         view = gr.Textbox(View(0, None).dumps(), visible="hidden", elem_id="review-view")
+        redraw = gr.Button(visible="hidden", elem_id="review-redraw")  # clicked by keyboard.js when an older redraw lands last
         progress = gr.Markdown(elem_id="review-progress")
         status = gr.Markdown(elem_id="review-status")
         question = gr.Textbox(label="Question", interactive=False, lines=1, max_lines=6, elem_id="review-question")
@@ -121,6 +122,7 @@ def build_review_panel(results: gr.State, remembered: gr.BrowserState) -> None:
     jump_to.submit(handlers.jump, outputs=screen, inputs_kwargs={**shown, "number": jump_to}, **_REVIEW_EVENTS)
     answers.input(handlers.filter_changed, outputs=screen, inputs_kwargs=shown, **_REVIEW_EVENTS)
     mark.click(handlers.toggle_reviewed, outputs=screen, inputs_kwargs=shown, **_REVIEW_EVENTS)
+    redraw.click(handlers.redraw_in_full, outputs=screen, inputs_kwargs=shown, trigger_mode="always_last", **_REVIEW_EVENTS)
     for slot, card in enumerate(cards):
         # "multiple": each rating is sent at once with the view it was made on, never merged into a later one
         card.rating.input(handlers.rate(slot), outputs=[saved, panel.recount], **saving,
