@@ -309,6 +309,8 @@ notes.focus(); notes.value = "Grace"; notes.dispatchEvent(new Event("input", { b
 
 #: The first answer, on screen when the review opens.
 FIRST = answer_key(QUESTION.format(1), ANSWER.format(1, *VERSES[0]))
+#: The keys 2 then 0 on the first answer, as the store should hold them.
+TWO_THEN_ZERO = {(FIRST, VERSES[0][0]): 2, (FIRST, VERSES[0][1]): 0}
 
 
 def _redraw_crossing(page: Page, app: RunningApp, question_set: Path, then: str) -> None:
@@ -328,7 +330,7 @@ def test_a_redraw_that_crosses_a_rating_keeps_it_and_the_next_key_rates_the_next
     radios = page.locator("#review-panel .review-rating:visible")
     expect(radios.nth(0).locator("input[type=radio]").nth(0)).to_be_checked()  # still shows the 2 made before it came
     page.keyboard.press("0")
-    assert _wait_for_ratings(data, "Ruth", 2) == {(FIRST, VERSES[0][0]): 2, (FIRST, VERSES[0][1]): 0}
+    assert _wait_for_ratings(data, "Ruth", 2) == TWO_THEN_ZERO
     expect(radios.nth(1).locator("input[type=radio]").nth(2)).to_be_checked()
     expect(page.locator("#review-progress")).to_contain_text("Ruth: reviewed 0 of 8 answers · 2 citations rated")
     page.screenshot(path=ARTIFACTS / "review-redraw-kept-rating.png", full_page=True)
@@ -387,6 +389,27 @@ def _wait_in_page(page: Page, done: Callable[[], bool], what: str, within_s: flo
     assert done(), what
 
 
+def _two_ratings_saved(page: Page, data: Path) -> dict[tuple[str, str], int]:
+    """Ruth's ratings once she has two, waiting in the page so that its held requests can go on."""
+    _wait_in_page(page, lambda: len(_stored(data, "Ruth")) == 2, "the two ratings were not saved")
+    return _stored(data, "Ruth")
+
+
+def _answer_first_late(page: Page, matches: Callable[[Route], bool]) -> list[tuple[Route, APIResponse]]:
+    """The first ``queue/join`` request that ``matches`` runs on the server at once, but the page is answered only
+    when the test fulfills it with the response kept here; every other request goes on."""
+    late: list[tuple[Route, APIResponse]] = []
+
+    def answer(route: Route) -> None:
+        if matches(route) and not late:
+            late.append((route, route.fetch()))
+            return
+        route.continue_()
+
+    page.route("**/queue/join*", answer)
+    return late
+
+
 def test_a_redraw_sent_before_the_name_and_arriving_after_it_leaves_the_cards_to_the_reviewer(
     review_page: tuple[Page, RunningApp, Path], question_set: Path
 ) -> None:
@@ -419,8 +442,7 @@ def test_a_redraw_sent_before_the_name_and_arriving_after_it_leaves_the_cards_to
     expect(radios.nth(1).locator("input[type=radio]").first).to_be_enabled()
     expect(radios.nth(0).locator("input[type=radio]").nth(0)).to_be_checked()
     page.keyboard.press("0")
-    _wait_in_page(page, lambda: len(_stored(data, "Ruth")) == 2, "the 0 was not saved")
-    assert _stored(data, "Ruth") == {(FIRST, VERSES[0][0]): 2, (FIRST, VERSES[0][1]): 0}
+    assert _two_ratings_saved(page, data) == TWO_THEN_ZERO
     expect(page.locator("#review-progress")).to_contain_text("Ruth: reviewed 0 of 8 answers · 2 citations rated")
     _assert_clean_log(app)
 
@@ -444,20 +466,11 @@ def test_the_progress_line_counts_every_rating_when_the_page_learns_of_the_first
     """
     page, app, data = review_page
     _open_review(page, app, question_set, "Ruth")
-    late: list[tuple[Route, APIResponse]] = []
-
-    def answer_the_first_rating_late(route: Route) -> None:
-        if _is_rating(route) and not late:
-            late.append((route, route.fetch()))  # saved on the server now; the page is answered below
-            return
-        route.continue_()
-
-    page.route("**/queue/join*", answer_the_first_rating_late)
+    late = _answer_first_late(page, _is_rating)  # saved on the server at once; the page is answered below
     page.keyboard.press("2")
     _wait_in_page(page, lambda: bool(late), "the first rating was not sent")
     page.keyboard.press("0")
-    _wait_in_page(page, lambda: len(_stored(data, "Ruth")) == 2, "the two ratings were not saved")
-    assert _stored(data, "Ruth") == {(FIRST, VERSES[0][0]): 2, (FIRST, VERSES[0][1]): 0}
+    assert _two_ratings_saved(page, data) == TWO_THEN_ZERO
     progress = page.locator("#review-progress")
     expect(progress).to_contain_text("2 citations rated", timeout=30_000)
     route, response = late.pop()
@@ -473,15 +486,7 @@ def test_an_older_redraw_that_lands_after_the_reviewers_is_drawn_over_and_the_ke
     """A redraw for no reviewer runs first, but the page hears of it only after Ruth's has landed, and shows it last."""
     page, app, data = review_page
     _open_review(page, app, question_set, None)
-    late: list[tuple[Route, APIResponse]] = []
-
-    def answer_the_first_redraw_late(route: Route) -> None:
-        if '"All answers"' in (route.request.post_data or "") and not late:
-            late.append((route, route.fetch()))  # drawn on the server now, for no reviewer; later redraws pass
-            return
-        route.continue_()
-
-    page.route("**/queue/join*", answer_the_first_redraw_late)
+    late = _answer_first_late(page, lambda route: '"All answers"' in (route.request.post_data or ""))  # drawn at once, for no reviewer
     page.locator("#review-jump input").press("Enter")  # "go to answer 1", with no name typed
     _wait_in_page(page, lambda: bool(late), "the redraw was not sent")
     box = page.locator("#review-reviewer textarea, #review-reviewer input").first
@@ -498,7 +503,6 @@ def test_an_older_redraw_that_lands_after_the_reviewers_is_drawn_over_and_the_ke
     page.locator("#review-keys").click()
     page.keyboard.press("2")
     page.keyboard.press("0")
-    _wait_in_page(page, lambda: len(_stored(data, "Ruth")) == 2, "the two ratings were not saved")
-    assert _stored(data, "Ruth") == {(FIRST, VERSES[0][0]): 2, (FIRST, VERSES[0][1]): 0}
+    assert _two_ratings_saved(page, data) == TWO_THEN_ZERO
     page.screenshot(path=ARTIFACTS / "review-older-redraw-drawn-over.png", full_page=True)
     _assert_clean_log(app)

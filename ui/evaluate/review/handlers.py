@@ -72,18 +72,20 @@ class ReviewHandlers:
     def _unchanged(self) -> dict[Any, Any]:
         return {self.panel.drawn: gr.skip()}  # a dict with no change (an empty one reads as no outputs)
 
-    def _render(self, screen: Screen, key: str | None, *, reload: bool = False) -> dict[Any, Any]:
-        return render(self.panel, screen.frame, screen.reviewer, key, screen.answers_shown, drawn=screen.drawn, reload=reload)
+    def _render(self, screen: Screen, key: str | None, *, reload: bool = False, full: bool = False) -> dict[Any, Any]:
+        """``full``: as if nothing had been drawn, so every part comes again."""
+        drawn = None if full else screen.drawn
+        return render(self.panel, screen.frame, screen.reviewer, key, screen.answers_shown, drawn=drawn, reload=reload)
 
     def redraw_in_full(self, profile: gr.OAuthProfile | None = None, **inputs: Any) -> dict[Any, Any]:
         """The answer last drawn, every part of it: the page shows an older redraw that landed after it.
 
-        Sent as if nothing had been drawn, so the ratings, notes and whether they take input
-        all come again; the ratings on screen are kept first.
+        The ratings, notes and whether they take input all come again; the ratings on screen
+        are kept first.
         """
         screen = Screen.of(profile, inputs)
         keep_shown(screen)
-        return render(self.panel, screen.frame, screen.reviewer, screen.start, screen.answers_shown, drawn=None)
+        return self._render(screen, screen.start, full=True)
 
     def results_changed(self, profile: gr.OAuthProfile | None = None, **inputs: Any) -> dict[Any, Any]:
         """New results: always redrawn, on the answer shown if it is still there.
