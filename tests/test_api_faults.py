@@ -9,6 +9,7 @@ long it took, and that the token never shows up in an error, a log line or the m
 
 from __future__ import annotations
 
+import asyncio
 import faulthandler
 import json
 import logging
@@ -62,7 +63,8 @@ MARGIN_S = 1.5
 CLOCK_SLACK_S = 0.1
 #: No single test may run longer than this; past it the whole run is stopped with tracebacks.
 HARD_LIMIT_S = 45.0
-STYLES = ("chat", "stream")
+#: How the app calls: a whole answer, a stream on a thread (Tune, evaluation), a stream on the event loop (Chat).
+STYLES = ("chat", "stream", "loop")
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
@@ -168,19 +170,28 @@ class Call:
 
 
 def call(service: TextGenService, style: str, **params: object) -> Call:
-    """Ask ``PROMPT`` through ``service.chat`` or ``service.stream`` and keep whatever comes back."""
+    """Ask ``PROMPT`` through ``service.chat``, ``service.stream`` or ``service.astream_chat``; keep whatever comes back."""
     outcome = Call()
     started = time.monotonic()
     try:
         if style == "chat":
             outcome.result = service.chat(PROMPT, **params)
-        else:
+        elif style == "stream":
             for piece in service.stream(PROMPT, **params):
                 outcome.pieces.append(piece)
+        else:
+            asyncio.run(_read_on_a_loop(service, outcome, **params))
     except GenerationError as error:
         outcome.error = error
     outcome.elapsed_s = time.monotonic() - started
     return outcome
+
+
+async def _read_on_a_loop(service: TextGenService, outcome: Call, **params: object) -> None:
+    async for update in service.astream_chat(PROMPT, **params):
+        if update.delta:
+            outcome.pieces.append(update.delta)
+        outcome.result = update.result
 
 
 def waits_before(attempt: int, retry_after_s: float = 0.0) -> float:
@@ -413,7 +424,7 @@ def test_trickle_is_stopped_by_the_overall_deadline(
     assert f"did not finish answering within {timeout_s:g} seconds" in str(outcome.error)
     assert outcome.error.partial_text.split() == ["grace"] * len(outcome.error.partial_text.split())
     assert 2 <= len(outcome.error.partial_text.split()) <= timeout_s / trickle.interval_s + 1
-    if style == "stream":
+    if style != "chat":  # what the caller was handed as it came
         assert "".join(outcome.pieces) == outcome.error.partial_text
     assert len(server.requests) == 1  # text had reached the caller: no second try
     assert timeout_s <= outcome.elapsed_s < timeout_s + trickle.interval_s + MARGIN_S
@@ -474,7 +485,7 @@ def test_answer_cut_part_way_keeps_the_text_and_is_not_retried(
     assert outcome.error.partial_text == "Grace is God's"
     assert str(outcome.error).startswith("The answer was cut off part-way: ")
     assert phrase in str(outcome.error)
-    if style == "stream":
+    if style != "chat":  # what the caller was handed as it came
         assert outcome.pieces == ["Grace", " is", " God's"]  # what the caller already showed stays shown
     assert len(server.requests) == 1
     assert retry_warnings(logs) == []
@@ -517,7 +528,7 @@ def test_malformed_reply_is_reported_without_retrying(
     assert type(outcome.error) is error_type
     assert phrase in str(outcome.error)
     assert getattr(outcome.error, "partial_text", "") == partial
-    if style == "stream":
+    if style != "chat":  # what the caller was handed as it came
         assert "".join(outcome.pieces) == partial
     assert len(server.requests) == 1
     assert outcome.elapsed_s < MARGIN_S
@@ -573,7 +584,7 @@ def test_error_event_is_reported_without_retrying(
     assert type(outcome.error) is error_type
     assert phrase in str(outcome.error)
     assert getattr(outcome.error, "partial_text", "") == partial
-    if style == "stream":
+    if style != "chat":  # what the caller was handed as it came
         assert "".join(outcome.pieces) == partial
     assert len(server.requests) == 1
     assert_no_secret(outcome, logs, service)
@@ -592,9 +603,9 @@ def test_flood_stops_at_max_new_tokens(server: FaultServer, style: str, requeste
     assert outcome.error is None, outcome.error
     assert server.requests[0].json["max_tokens"] == sent
     assert len(outcome.text.split()) == sent
-    if style == "stream":
+    if style != "chat":
         assert len(outcome.pieces) == sent
-    else:
+    if style != "stream":
         assert outcome.result is not None
         assert outcome.result.output_tokens <= sent
         assert outcome.result.finish_reason == "length"
@@ -613,6 +624,33 @@ def test_closing_the_stream_hangs_up_on_the_server(server: FaultServer, logs: py
     stream.close()
 
     assert "".join(pieces) == "amen" + " amen" * 4
+    assert server.wait_idle(timeout_s=MARGIN_S)  # the server noticed at its next write
+    assert server.requests[0].outcome == "client disconnected"
+    assert generation_events(logs)[-1]["outcome"] == "cancelled"
+
+
+def test_stop_on_the_event_loop_hangs_up_on_the_server(server: FaultServer, logs: pytest.LogCaptureFixture) -> None:
+    """Stop in the Chat tab cancels the handler's task on Gradio's loop, in the middle of an await."""
+    server.script([Flood(chunks=1000, interval_s=0.01)])
+    service = make_service(server.base_url)
+    pieces: list[str] = []
+
+    async def ask() -> None:
+        async for update in service.astream_chat(PROMPT):
+            pieces.append(update.delta)
+
+    async def stop_after_five_words() -> None:
+        task = asyncio.create_task(ask())
+        while len(pieces) < 5:
+            await asyncio.sleep(0.002)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(stop_after_five_words())
+
+    assert "".join(pieces).startswith("amen" + " amen" * 4)
+    assert len(pieces) < 20
     assert server.wait_idle(timeout_s=MARGIN_S)  # the server noticed at its next write
     assert server.requests[0].outcome == "client disconnected"
     assert generation_events(logs)[-1]["outcome"] == "cancelled"

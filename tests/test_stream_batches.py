@@ -8,11 +8,13 @@ row; the limits and figures hold per request.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 
+import pytest
 from model_probe import forward_passes, wait_until_idle
 
 from core import GenerationResult
@@ -179,3 +181,36 @@ def test_each_answer_of_a_batch_takes_its_own_time(fresh_local_service: TextGenS
     assert short.output_tokens < 20 < long_.output_tokens, (short.text, long_.text)
     assert short.duration_ms < long_.duration_ms / 3, f"{short.duration_ms:.0f} against {long_.duration_ms:.0f} ms"
     assert long_.duration_ms <= wall_ms
+
+
+def test_answers_read_on_an_event_loop_decode_together_and_a_cancelled_one_ends_alone(fresh_local_service: TextGenService) -> None:
+    """The Chat tab reads local answers on Gradio's event loop; Stop there cancels the handler's task."""
+    backend = fresh_local_service.backend()
+    assert isinstance(backend, LocalTransformersBackend)
+    alone = TextGenService(fresh_local_service.settings, backends={"local": backend}).chat(QUESTIONS[0], max_new_tokens=TOKENS, temperature=0)
+
+    async def answer(question: str, tokens: int, words: list[str]) -> GenerationResult | None:
+        async for update in fresh_local_service.astream_chat(question, max_new_tokens=tokens, temperature=0):
+            words.append(update.delta)
+            if update.result is not None:
+                return update.result
+        return None
+
+    async def three_answers_and_one_stopped() -> tuple[list[GenerationResult | None], list[str]]:
+        stopped_words: list[str] = []
+        stopped = asyncio.create_task(answer("Tell me the whole story of David.", 200, stopped_words))
+        staying = [asyncio.create_task(answer(q, TOKENS, [])) for q in QUESTIONS[:3]]
+        while len("".join(stopped_words).split()) < 2:
+            await asyncio.sleep(0.01)
+        stopped.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stopped
+        return list(await asyncio.gather(*staying)), stopped_words
+
+    with forward_passes(backend.model) as passes:
+        results, stopped_words = asyncio.run(three_answers_and_one_stopped())
+    assert all(r is not None and r.text.strip() and r.output_tokens <= TOKENS for r in results)
+    assert results[0] is not None and results[0].text == alone.text  # greedy, batched or alone: the same words here
+    # one batch: TOKENS passes for all and one per prompt read; one after another it would be 3 x TOKENS and more
+    assert passes[0] <= TOKENS + len(stopped_words) + 6, f"{passes[0]} forward passes: the answers did not decode together"
+    assert wait_until_idle(backend), "the model kept decoding the cancelled answer"

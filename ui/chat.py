@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 
+import anyio
 import gradio as gr
 
 from core import GenerationError, GenerationParams, StreamInterruptedError, get_textgen_service
@@ -71,7 +73,7 @@ def message_text(message: Mapping[str, object]) -> str:
     return as_written(text) if message.get("role") == "assistant" else text
 
 
-def respond(
+async def respond(
     message: str,
     history: list[dict],
     system_prompt: str,
@@ -81,28 +83,30 @@ def respond(
     sampling: GenerationParams,
     mode: str | None,
     oauth_token: gr.OAuthToken | None = None,
-) -> Iterator[tuple[str, str, str]]:
+) -> AsyncIterator[tuple[str, str, str]]:
     """Stream one answer; errors become plain sentences and the chat stays usable.
 
     With grounding on, the passages found for the question go to the model after the
     context (and are the first thing cut when the prompt must fit), and are shown under
-    the answer.
+    the answer. The handler runs on Gradio's event loop: an answer from an endpoint holds
+    no thread while it streams, which is what lets many people ask at once.
     """
     messages = [{"role": m["role"], "content": message_text(m)} for m in history if m.get("role") in ("user", "assistant")]
     messages.append({"role": "user", "content": message})
     given = [p for p in context.split("\n\n") if p.strip()] if context else []
-    found = passages_for(message, (passage_count or DEFAULT_PASSAGES) if ground else 0)
+    found = await anyio.to_thread.run_sync(passages_for, message, passage_count or DEFAULT_PASSAGES) if ground else ()
     shown_passages = passages_markdown(found)
     try:
-        stream = service_for(oauth_token).stream_chat(
+        stream = service_for(oauth_token).astream_chat(
             messages, system_prompt=system_prompt or None, context=given, retrieved=[p.as_context() for p in found], mode=mode,
             **sampling.overrides(),
         )
-        for update in stream:
-            if update.result is None:
-                yield shown(update.text), "", shown_passages
-            else:
-                yield shown(update.text), citations_markdown(update.text, found) + "\n\n" + describe_result(update.result), shown_passages
+        async with aclosing(stream):  # a Stop closes this generator: the answer's stream ends with it
+            async for update in stream:
+                if update.result is None:
+                    yield shown(update.text), "", shown_passages
+                else:
+                    yield shown(update.text), citations_markdown(update.text, found) + "\n\n" + describe_result(update.result), shown_passages
     except StreamInterruptedError as error:
         yield shown(error.partial_text), f"⚠️ {error.message}", shown_passages
     except GenerationError as error:

@@ -6,23 +6,27 @@ the output limit, retries, validation, caching and logging apply to all of them 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
-from collections.abc import Hashable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from itertools import chain
 from pathlib import Path
 
+import anyio
+
 from core.config import Mode, Settings
 from core.errors import GenerationError, OutputValidationError, redact
-from core.generation.backends import Backend, BackendInfo, BatchingBackend, create_backend
+from core.generation.backends import Backend, BackendInfo, BatchingBackend, create_backend, stream_on_loop
 from core.generation.backends.local_sampling import local_sampling
 from core.generation.cache import LRUCache
 from core.generation.model_files import EMBEDDED_NAME
 from core.generation.params import ChatMessage, GenerationParams, resolve_params, to_messages
 from core.generation.prompting import PromptParts, fit_prompt
-from core.generation.retry import RetryPolicy, open_with_retry
+from core.generation.retry import RetryPolicy, open_with_retry, open_with_retry_async
 from core.generation.telemetry import GenerationLogRecord, log_generation
 from core.generation.types import GenerationResult, StreamEvent, StreamUpdate, TruncationReport
 from core.generation.validation import validate_output
@@ -33,6 +37,29 @@ MessagesLike = str | Sequence[ChatMessage | Mapping[str, str]]
 
 #: Signed-in visitors whose API backends are kept; the least recent are dropped first.
 MAX_VISITOR_VIEWS = 256
+
+
+@dataclass
+class _Answer:
+    """An answer as its stream comes in: the text so far, when its first word came, how it ended."""
+
+    started: float = field(default_factory=time.perf_counter)
+    text: str = ""
+    ttft_ms: float | None = None
+    final: StreamEvent = field(default_factory=StreamEvent)
+
+    def add(self, event: StreamEvent) -> StreamUpdate | None:
+        """The update to hand on for this event, if it brings text."""
+        if event.finish_reason:
+            self.final = event
+        if not event.text:
+            return None
+        self.ttft_ms = self.ttft_ms if self.ttft_ms is not None else self.elapsed_ms()
+        self.text += event.text
+        return StreamUpdate(delta=event.text, text=self.text)
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
 
 
 @dataclass
@@ -224,35 +251,72 @@ class TextGenService:
             return
         yield from self._stream_prepared(prepared)
 
+    async def astream_chat(
+        self, messages: MessagesLike, *, system_prompt: str | None = None, context: Sequence[str] = (),
+        retrieved: Sequence[str] = (), mode: Mode | None = None, **params: object,
+    ) -> AsyncIterator[StreamUpdate]:
+        """:meth:`stream_chat` for an event loop (the app's Chat tab): waiting holds no thread.
+
+        The same limits, retries, validation, cache and logs. A cancelled task (Stop, a
+        closed tab) stops the backend at its next token. A model not yet loaded is loaded
+        on a worker thread, so the loop keeps serving everyone else meanwhile.
+        """
+        if self.is_loaded(mode):
+            prepared = self._prepare(messages, system_prompt, context, retrieved, mode, params)
+        else:
+            prepared = await anyio.to_thread.run_sync(lambda: self._prepare(messages, system_prompt, context, retrieved, mode, params))
+        hit = self._cached(prepared)
+        if hit is not None:
+            yield StreamUpdate(delta=hit.text, text=hit.text, result=hit)
+            return
+        answer, cancel, opened = _Answer(), threading.Event(), None
+        with self._outcome_logged(prepared.record, answer):
+            try:
+                opened = await open_with_retry_async(
+                    lambda: stream_on_loop(prepared.backend, prepared.messages, prepared.params, cancel), self._policy
+                )
+                for event in opened.head:
+                    if update := answer.add(event):
+                        yield update
+                async for event in opened.rest:
+                    if update := answer.add(event):
+                        yield update
+            finally:
+                cancel.set()
+                if opened is not None:
+                    await opened.rest.aclose()  # type: ignore[attr-defined]
+        result = self._complete(prepared, answer.text, answer.final, answer.started, ttft_ms=answer.ttft_ms, attempts=opened.attempts)
+        yield StreamUpdate(delta="", text=answer.text, result=result)
+
     def _stream_prepared(self, prepared: _Prepared) -> Iterator[StreamUpdate]:
-        backend, record = prepared.backend, prepared.record
-        started = time.perf_counter()
-        cancel = threading.Event()
-        text, ttft_ms, final, opened = "", None, StreamEvent(), None
+        answer, cancel, opened = _Answer(), threading.Event(), None
+        with self._outcome_logged(prepared.record, answer):
+            try:
+                opened = open_with_retry(lambda: prepared.backend.stream(prepared.messages, prepared.params, cancel), self._policy)
+                for event in chain(opened.head, opened.rest):
+                    if update := answer.add(event):
+                        yield update
+            finally:
+                cancel.set()
+                if opened is not None:
+                    opened.rest.close()  # type: ignore[attr-defined]
+        result = self._complete(prepared, answer.text, answer.final, answer.started, ttft_ms=answer.ttft_ms, attempts=opened.attempts)
+        yield StreamUpdate(delta="", text=answer.text, result=result)
+
+    @contextmanager
+    def _outcome_logged(self, record: GenerationLogRecord, answer: _Answer) -> Iterator[None]:
+        """Log a stream that was stopped or failed; a failure is said in words a person can act on."""
         try:
-            opened = open_with_retry(lambda: backend.stream(prepared.messages, prepared.params, cancel), self._policy)
-            for event in chain(opened.head, opened.rest):
-                if event.text:
-                    ttft_ms = ttft_ms if ttft_ms is not None else (time.perf_counter() - started) * 1000
-                    text += event.text
-                    yield StreamUpdate(delta=event.text, text=text)
-                if event.finish_reason:
-                    final = event
-        except GeneratorExit:
-            record.outcome, record.duration_ms = "cancelled", (time.perf_counter() - started) * 1000
+            yield
+        except (GeneratorExit, asyncio.CancelledError):  # Stop, or a closed tab
+            record.outcome, record.duration_ms = "cancelled", answer.elapsed_ms()
             log_generation(record)
             raise
         except Exception as error:
-            failure = self._failure(error, record, started)
+            failure = self._failure(error, record, answer.started)
             if failure is error:
                 raise  # keeps the library error it was raised from as its cause
             raise failure from error
-        finally:
-            cancel.set()
-            if opened is not None:
-                opened.rest.close()  # type: ignore[attr-defined]
-        result = self._complete(prepared, text, final, started, ttft_ms=ttft_ms, attempts=opened.attempts)
-        yield StreamUpdate(delta="", text=text, result=result)
 
     def _prepare(
         self,

@@ -5,10 +5,13 @@ Adding a backend means one new module and one line in :func:`create_backend`.
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+import anyio
 
 from core.config import Mode, Settings
 from core.generation.params import ChatMessage, GenerationParams
@@ -59,6 +62,48 @@ class BatchingBackend(Protocol):
     ) -> list[StreamEvent | BaseException]:
         """One final event per conversation, with the whole answer in ``text``."""
         ...
+
+
+@runtime_checkable
+class LoopStreamingBackend(Protocol):
+    """A backend that can also stream on the event loop (the API one): no thread waits on it."""
+
+    def astream(
+        self, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event
+    ) -> AsyncIterator[StreamEvent]:
+        """:meth:`Backend.stream`, read with ``async for``."""
+        ...
+
+
+def stream_on_loop(
+    backend: Backend, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event
+) -> AsyncIterator[StreamEvent]:
+    """The backend's stream for the event loop; one that blocks (the local model) is read on a worker thread."""
+    if isinstance(backend, LoopStreamingBackend):
+        return backend.astream(messages, params, cancel)
+    return _read_on_threads(backend.stream(messages, params, cancel), cancel)
+
+
+async def _read_on_threads(events: Iterator[StreamEvent], cancel: threading.Event) -> AsyncIterator[StreamEvent]:
+    """Each ``next`` on a worker thread, as Gradio reads a plain generator.
+
+    A cancelled task does not leave a thread inside the stream: the read under way is
+    shielded from the cancellation, the stream is told to stop, and it is closed only
+    once that read has returned (closing a generator that another thread is running fails).
+    """
+    reading: asyncio.Task[StreamEvent | None] | None = None
+    try:
+        while True:
+            reading = asyncio.ensure_future(anyio.to_thread.run_sync(next, events, None))
+            event = await asyncio.shield(reading)
+            if event is None:
+                return
+            yield event
+    finally:
+        cancel.set()  # a stream ends at its next token, so the read under way returns soon
+        if reading is not None and not reading.done():
+            await asyncio.wait([reading])
+        await anyio.to_thread.run_sync(events.close)  # type: ignore[attr-defined]
 
 
 def create_backend(mode: Mode, settings: Settings) -> Backend:

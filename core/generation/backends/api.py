@@ -1,10 +1,11 @@
 """The Hugging Face Inference API, or any TGI / vLLM / OpenAI-compatible endpoint.
 
-Talks through ``huggingface_hub.InferenceClient`` only. Every call streams, even for
+Talks through huggingface_hub's ``InferenceClient`` only, or its ``AsyncInferenceClient``
+where the caller is on an event loop (the Chat tab). Every call streams, even for
 ``generate``: that gives the time to first token, lets the overall deadline be checked
 between chunks (the client's own timeout is per read, so a trickling server would never
 time out), and lets the client stop reading at the output-token limit should a server
-ignore ``max_tokens``.
+ignore ``max_tokens``. Both ways read the chunks with one :class:`_ChunkReader`.
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
+from typing import TypeVar
 
-from huggingface_hub import InferenceClient
+from huggingface_hub import AsyncInferenceClient, InferenceClient
 from huggingface_hub.errors import HfHubHTTPError, OverloadedError, TextGenerationError
 
 from core.config import Settings
 from core.errors import EndpointError, EndpointUnreachableError, GenerationError, StreamInterruptedError
 from core.generation.backends import BackendInfo, UsageMeter
+from core.generation.backends.async_sessions import share_async_sessions
 from core.generation.params import ChatMessage, GenerationParams
 from core.generation.types import StreamEvent, TokenUsage
 
@@ -37,6 +41,11 @@ for _module in ("httpx2", "httpx"):  # huggingface_hub 2 uses httpx2; 1.x used h
 
 #: Statuses where trying again may help. 400/401/402/403/404/422 never do.
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+#: Asks the endpoint to end its stream with the token counts.
+USAGE = {"include_usage": True}
+
+_Chunks = TypeVar("_Chunks")
 
 #: Rough characters per token, to estimate prompt size where the endpoint's tokenizer is unknown.
 CHARS_PER_TOKEN = 4
@@ -94,61 +103,26 @@ class InferenceAPIBackend:
         return sent
 
     def stream(self, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event) -> Iterator[StreamEvent]:
-        deadline = time.monotonic() + self._settings.timeout_s
+        reader = _ChunkReader(self, messages, params, cancel)
         client = self._client()
-        chunk_count = text_parts = 0
-        received = ""
-        finish: str | None = None
-        prompt_tokens: int | None = None
-        output_tokens: int | None = None
-        try:
-            chunks = self._call(client, messages, params)
-            for chunk in _guarded(chunks, self._settings.timeout_s, deadline, self._target):
-                chunk_count += 1
-                if chunk.usage is not None:
-                    prompt_tokens, output_tokens = chunk.usage.prompt_tokens, chunk.usage.completion_tokens
-                choice = chunk.choices[0] if chunk.choices else None
-                piece = (choice.delta.content if choice and choice.delta else None) or ""
-                if piece and text_parts >= params.max_new_tokens:
-                    finish = "length"  # the server ignores max_tokens: stop reading at the limit
-                    break
-                if piece:
-                    text_parts += 1
-                    received += piece
-                    yield StreamEvent(text=piece)
-                finish = (choice.finish_reason if choice else None) or finish
-                if cancel.is_set():
-                    finish = "cancelled"
-                    break
-                if finish and prompt_tokens is not None:
-                    break
-        except GenerationError as error:
-            if received:
-                raise StreamInterruptedError(
-                    f"The answer was cut off part-way: {error.message}", partial_text=received
-                ) from error
-            raise
-        finally:
-            client.close()
-        if chunk_count == 0:  # e.g. a web page at HF_BASE_URL: its lines are not server-sent events
-            raise EndpointError(f"The endpoint at {self._target} sent a reply that is not valid chat-completion data.", transient=False)
-        if finish is None:
-            error = EndpointUnreachableError(f"The endpoint at {self._target} ended the answer without finishing it.")
-            if received:
-                raise StreamInterruptedError(f"The answer was cut off part-way: {error.message}", partial_text=received)
-            raise error
-        estimated = prompt_tokens is None or output_tokens is None
-        if prompt_tokens is None:
-            prompt_tokens = self.count_tokens(messages)
-        if output_tokens is None:
-            output_tokens = text_parts  # TGI, vLLM and transformers send one token per chunk
-        self._usage.add(prompt_tokens, output_tokens)
-        yield StreamEvent(
-            finish_reason=_normalise_finish(finish),
-            prompt_tokens=prompt_tokens,
-            output_tokens=output_tokens,
-            usage_estimated=estimated,
-        )
+        with reader.keeping_text():
+            try:
+                yield from reader.events(self._call(client, messages, params))
+            finally:
+                client.close()
+        yield reader.end()
+
+    async def astream(self, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event) -> AsyncIterator[StreamEvent]:
+        """:meth:`stream` on the event loop: no thread is held while the endpoint answers."""
+        reader = _ChunkReader(self, messages, params, cancel)
+        client = self._async_client()
+        with reader.keeping_text():
+            try:
+                async for event in reader.async_events(await self._acall(client, messages, params)):
+                    yield event
+            finally:
+                await client.close()
+        yield reader.end()
 
     # --- internals ------------------------------------------------------------------------
 
@@ -160,49 +134,168 @@ class InferenceAPIBackend:
             return InferenceClient(base_url=s.base_url, api_key=s.token, timeout=s.timeout_s)
         return InferenceClient(provider=s.provider, api_key=s.token, timeout=s.timeout_s)  # type: ignore[arg-type]
 
+    def _async_client(self) -> AsyncInferenceClient:
+        share_async_sessions()
+        s = self._settings
+        if s.base_url:
+            return AsyncInferenceClient(base_url=s.base_url, api_key=s.token, timeout=s.timeout_s)
+        return AsyncInferenceClient(provider=s.provider, api_key=s.token, timeout=s.timeout_s)  # type: ignore[arg-type]
+
     def _call(self, client: InferenceClient, messages: list[ChatMessage], params: GenerationParams) -> Iterator[object]:
         sent = self.sent_parameters(params)
         try:
-            return iter(
-                client.chat_completion(
-                    [m.as_dict() for m in messages],
-                    stream=True,
-                    stream_options={"include_usage": True},
-                    **sent,  # type: ignore[arg-type]
-                )
-            )
-        except BaseException as error:
-            translated = _translate(error, self._target, self._settings.model, self._settings.timeout_s)
-            if "extra_body" in sent and isinstance(translated, EndpointError) and translated.status_code in (400, 422):
-                return self._call_without_extras(client, messages, params, refusal=translated)
-            raise translated from error
-
-    def _call_without_extras(self, client: InferenceClient, messages: list[ChatMessage], params: GenerationParams, *, refusal: EndpointError) -> Iterator[object]:
-        """Try once more with OpenAI fields only; if that is accepted, the extras were the problem."""
-        self._extras_accepted = False
+            return iter(client.chat_completion([m.as_dict() for m in messages], stream=True, stream_options=USAGE, **sent))  # type: ignore[arg-type]
+        except Exception as error:  # anything else (a cancelled task) goes on as it is
+            refusal = _translate(error, self._target, self._settings.model, self._settings.timeout_s)
+            if not self._refuses_extras(refusal, sent):
+                raise refusal from error
         try:
             chunks = self._call(client, messages, params)
         except GenerationError:
-            self._extras_accepted = True  # refused for another reason (say, a prompt too long)
-            raise refusal from None
+            raise self._kept_extras(refusal) from None
+        return self._without_extras(chunks, refusal)
+
+    async def _acall(self, client: AsyncInferenceClient, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[object]:
+        sent = self.sent_parameters(params)
+        try:
+            return await client.chat_completion([m.as_dict() for m in messages], stream=True, stream_options=USAGE, **sent)  # type: ignore[arg-type, return-value]
+        except Exception as error:  # anything else (a cancelled task) goes on as it is
+            refusal = _translate(error, self._target, self._settings.model, self._settings.timeout_s)
+            if not self._refuses_extras(refusal, sent):
+                raise refusal from error
+        try:
+            chunks = await self._acall(client, messages, params)
+        except GenerationError:
+            raise self._kept_extras(refusal) from None
+        return self._without_extras(chunks, refusal)
+
+    def _refuses_extras(self, error: BaseException, sent: dict[str, object]) -> bool:
+        """Whether ``error`` may be the endpoint refusing the extra fields; if so, they go off.
+
+        The caller then tries once more without them. If that is accepted, the extras were
+        the problem, and they stay off.
+        """
+        if "extra_body" in sent and isinstance(error, EndpointError) and error.status_code in (400, 422):
+            self._extras_accepted = False
+            return True
+        return False
+
+    def _kept_extras(self, refusal: EndpointError) -> EndpointError:
+        """Refused without the extras too, so for another reason (say, a prompt too long)."""
+        self._extras_accepted = True
+        return refusal
+
+    def _without_extras(self, chunks: _Chunks, refusal: EndpointError) -> _Chunks:
         logger.warning("the endpoint refused repetition_penalty/top_k (%s); sending OpenAI fields only", refusal.status_code)
         return chunks
 
 
-def _guarded(chunks: Iterator[object], timeout_s: float, deadline: float, target: str) -> Iterator[object]:
-    """Yield chunks, translating library errors and enforcing the overall deadline."""
-    while True:
-        if time.monotonic() > deadline:
-            raise EndpointUnreachableError(
-                f"The endpoint at {target} did not finish answering within {timeout_s:g} seconds.", transient=True
-            )
+class _ChunkReader:
+    """What a stream of chat-completion chunks adds up to, read one chunk at a time.
+
+    Shared by the backend's two ways of reading (a thread, the event loop), so that the
+    limit, the finish and the usage are read the same way in both.
+    """
+
+    def __init__(self, backend: InferenceAPIBackend, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event):
+        self._deadline = time.monotonic() + backend._settings.timeout_s
+        self._done = False
+        self._backend, self._messages, self._params, self._cancel = backend, messages, params, cancel
+        self._chunks = self._pieces = 0
+        self._received = ""
+        self._finish: str | None = None
+        self._prompt_tokens: int | None = None
+        self._output_tokens: int | None = None
+
+    def events(self, chunks: Iterator[object]) -> Iterator[StreamEvent]:
+        """The text in these chunks, read until the answer ends, reaches the limit or is stopped."""
+        while not self._done:
+            self._check_deadline()
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            except Exception as error:
+                raise self._translated(error) from error
+            if event := self._read(chunk):
+                yield event
+
+    async def async_events(self, chunks: AsyncIterator[object]) -> AsyncIterator[StreamEvent]:
+        """:meth:`events`, for chunks read on the event loop."""
+        while not self._done:
+            self._check_deadline()
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except Exception as error:
+                raise self._translated(error) from error
+            if event := self._read(chunk):
+                yield event
+
+    @contextmanager
+    def keeping_text(self) -> Iterator[None]:
+        """A failure once text has been handed on ends the answer there, and keeps that text."""
         try:
-            chunk = next(chunks)
-        except StopIteration:
-            return
-        except BaseException as error:
-            raise _translate(error, target, None, timeout_s) from error
-        yield chunk
+            yield
+        except GenerationError as error:
+            if self._received:
+                raise self._interruption(error) from error
+            raise
+
+    def _check_deadline(self) -> None:
+        if time.monotonic() > self._deadline:
+            timeout_s, target = self._backend._settings.timeout_s, self._backend._target
+            raise EndpointUnreachableError(f"The endpoint at {target} did not finish answering within {timeout_s:g} seconds.", transient=True)
+
+    def _translated(self, error: Exception) -> BaseException:
+        return _translate(error, self._backend._target, None, self._backend._settings.timeout_s)
+
+    def _read(self, chunk: object) -> StreamEvent | None:
+        """The text this chunk adds, if any; notes when to stop reading."""
+        self._chunks += 1
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self._prompt_tokens, self._output_tokens = usage.prompt_tokens, usage.completion_tokens
+        choices = getattr(chunk, "choices", None)
+        choice = choices[0] if choices else None
+        piece = (choice.delta.content if choice and choice.delta else None) or ""
+        if piece and self._pieces >= self._params.max_new_tokens:
+            self._finish, self._done = "length", True  # the server ignores max_tokens: stop reading at the limit
+            return None
+        event = None
+        if piece:
+            self._pieces += 1
+            self._received += piece
+            event = StreamEvent(text=piece)
+        self._finish = (choice.finish_reason if choice else None) or self._finish
+        if self._cancel.is_set():
+            self._finish = "cancelled"
+        self._done = self._finish == "cancelled" or bool(self._finish and self._prompt_tokens is not None)
+        return event
+
+    def _interruption(self, error: GenerationError) -> StreamInterruptedError:
+        """``error`` once text has been handed on: the answer ends there, and keeps that text."""
+        return StreamInterruptedError(f"The answer was cut off part-way: {error.message}", partial_text=self._received)
+
+    def end(self) -> StreamEvent:
+        """The last event: the finish and the usage (estimated where the endpoint sent none)."""
+        target = self._backend._target
+        if self._chunks == 0:  # e.g. a web page at HF_BASE_URL: its lines are not server-sent events
+            raise EndpointError(f"The endpoint at {target} sent a reply that is not valid chat-completion data.", transient=False)
+        if self._finish is None:
+            error = EndpointUnreachableError(f"The endpoint at {target} ended the answer without finishing it.")
+            raise self._interruption(error) if self._received else error
+        estimated = self._prompt_tokens is None or self._output_tokens is None
+        prompt_tokens = self._prompt_tokens if self._prompt_tokens is not None else self._backend.count_tokens(self._messages)
+        output_tokens = self._output_tokens if self._output_tokens is not None else self._pieces  # one token per chunk (TGI, vLLM, transformers)
+        self._backend._usage.add(prompt_tokens, output_tokens)
+        return StreamEvent(
+            finish_reason=_normalise_finish(self._finish),
+            prompt_tokens=prompt_tokens,
+            output_tokens=output_tokens,
+            usage_estimated=estimated,
+        )
 
 
 def _translate(error: BaseException, target: str, model: str | None, timeout_s: float) -> BaseException:
