@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from dataclasses import replace
 
 import pytest
 
 from core.generation.service import TextGenService
+from core.generation.types import GenerationResult
 
 QUESTION = "What does the Bible say about grace?"
 
@@ -53,3 +56,27 @@ def test_deterministic_api_requests_hit_the_cache(api_service: TextGenService) -
     second = api_service.chat(QUESTION, max_new_tokens=8, temperature=0)
     assert second.cached and second.text == first.text
     assert api_service.get_model_info()["usage"]["requests"] == 1  # the cached one cost nothing
+
+
+def test_answers_streamed_on_an_event_loop_are_the_answers_streamed_on_threads(api_service: TextGenService) -> None:
+    """The Chat tab's path: several answers at once on one loop, sharing its pooled connections, then one more."""
+    service = TextGenService(replace(api_service.settings, cache_size=0))
+    questions = [QUESTION, "Who was Moses?", "What is faith?"]
+    on_threads = [service.chat(q, max_new_tokens=12, temperature=0) for q in questions]
+
+    async def answer(question: str) -> tuple[list[str], GenerationResult | None]:
+        pieces, result = [], None
+        async for update in service.astream_chat(question, max_new_tokens=12, temperature=0):
+            pieces.append(update.delta)
+            result = update.result
+        return pieces, result
+
+    async def three_at_once_then_one() -> list[tuple[list[str], GenerationResult | None]]:
+        together = await asyncio.gather(*(answer(q) for q in questions))
+        return [*together, await answer(questions[0])]
+
+    on_a_loop = asyncio.run(three_at_once_then_one())
+    for (pieces, result), expected in zip(on_a_loop, [*on_threads, on_threads[0]], strict=True):
+        assert result is not None and result.text == expected.text and "".join(pieces) == result.text
+        assert (result.output_tokens, result.finish_reason, result.usage_estimated) == (12, "length", False)
+    assert service.get_model_info()["usage"]["requests"] == 2 * len(questions) + 1
