@@ -17,7 +17,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
-from typing import TypeVar
 
 from huggingface_hub import AsyncInferenceClient, InferenceClient
 from huggingface_hub.errors import HfHubHTTPError, OverloadedError, TextGenerationError
@@ -45,7 +44,7 @@ TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 #: Asks the endpoint to end its stream with the token counts.
 USAGE = {"include_usage": True}
 
-_Chunks = TypeVar("_Chunks")
+EXTRAS_OFF = "the endpoint refused repetition_penalty/top_k (%s); sending OpenAI fields only"
 
 #: Rough characters per token, to estimate prompt size where the endpoint's tokenizer is unknown.
 CHARS_PER_TOKEN = 4
@@ -153,7 +152,8 @@ class InferenceAPIBackend:
             chunks = self._call(client, messages, params)
         except GenerationError:
             raise self._kept_extras(refusal) from None
-        return self._without_extras(chunks, refusal)
+        logger.warning(EXTRAS_OFF, refusal.status_code)
+        return chunks
 
     async def _acall(self, client: AsyncInferenceClient, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[object]:
         sent = self.sent_parameters(params)
@@ -167,7 +167,8 @@ class InferenceAPIBackend:
             chunks = await self._acall(client, messages, params)
         except GenerationError:
             raise self._kept_extras(refusal) from None
-        return self._without_extras(chunks, refusal)
+        logger.warning(EXTRAS_OFF, refusal.status_code)
+        return chunks
 
     def _refuses_extras(self, error: BaseException, sent: dict[str, object]) -> bool:
         """Whether ``error`` may be the endpoint refusing the extra fields; if so, they go off.
@@ -184,10 +185,6 @@ class InferenceAPIBackend:
         """Refused without the extras too, so for another reason (say, a prompt too long)."""
         self._extras_accepted = True
         return refusal
-
-    def _without_extras(self, chunks: _Chunks, refusal: EndpointError) -> _Chunks:
-        logger.warning("the endpoint refused repetition_penalty/top_k (%s); sending OpenAI fields only", refusal.status_code)
-        return chunks
 
 
 class _ChunkReader:
