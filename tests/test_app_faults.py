@@ -111,6 +111,27 @@ def test_a_stream_cut_part_way_keeps_the_text_and_says_so(server: FaultServer, c
     assert len(server.requests) >= 1 and _chat(client)[0] == ANSWER
 
 
+def test_words_faster_than_the_eye_are_drawn_together_and_none_is_lost(server: FaultServer, client: Client) -> None:
+    """Every redraw of the answer costs the app work, for every visitor at once: a fast
+    endpoint's words are drawn in a few updates, a slow one's word by word."""
+    fast = " ".join(f"word{i}" for i in range(200))
+    slow = "Grace is the free favour of God."
+    server.script([Ok(fast), Ok(slow, word_interval_s=0.2)])
+
+    answers = [[output[0] for output in _streamed(client, question)] for question in ("What is grace?", "What is mercy?")]
+
+    assert answers[0][-1] == fast and answers[1][-1] == slow
+    assert len(answers[0]) < 20, f"{len(answers[0])} redraws for 200 words sent back to back"
+    drawn = [text for text in dict.fromkeys(answers[1]) if text]
+    assert len(drawn) == len(slow.split()), drawn  # each word as it came, the first at once
+
+
+def _streamed(client: Client, question: str) -> list[tuple[str, str, str]]:
+    job = client.submit(question, "", "", api_name="/chat")
+    job.result(timeout=BOUND_S)
+    return job.outputs()
+
+
 def test_only_listed_sets_and_uploads_are_read(client: Client, app: RunningApp, tmp_path: Path) -> None:
     """A question set comes from the list or an upload; a path sent to the API is not opened."""
     with pytest.raises(Exception) as caught:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+import time
 from contextlib import aclosing
 
 import anyio
@@ -20,6 +21,9 @@ from ui.common.sets import EVAL_SETS
 from ui.common.visitor import service_for
 
 EXAMPLES_PER_SET = 2
+#: An answer is redrawn at most this often (the first words at once): each redraw costs the app
+#: work for every visitor at once, and words that come faster are not read faster.
+REDRAW_EVERY_S = 0.05
 
 
 def example_questions() -> list[str]:
@@ -101,9 +105,13 @@ async def respond(
             messages, system_prompt=system_prompt or None, context=given, retrieved=[p.as_context() for p in found], mode=mode,
             **sampling.overrides(),
         )
+        shown_at = 0.0
         async with aclosing(stream):  # a Stop closes this generator: the answer's stream ends with it
             async for update in stream:
                 if update.result is None:
+                    if time.monotonic() - shown_at < REDRAW_EVERY_S:
+                        continue
+                    shown_at = time.monotonic()
                     yield shown(update.text), "", shown_passages
                 else:
                     yield shown(update.text), citations_markdown(update.text, found) + "\n\n" + describe_result(update.result), shown_passages
