@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
 import time
+from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 
 import anyio
