@@ -10,9 +10,9 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Hashable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from itertools import chain
 from pathlib import Path
 
@@ -24,11 +24,12 @@ from core.generation.backends import Backend, BackendInfo, BatchingBackend, crea
 from core.generation.backends.local_sampling import local_sampling
 from core.generation.cache import LRUCache
 from core.generation.model_files import EMBEDDED_NAME
-from core.generation.params import ChatMessage, GenerationParams, resolve_params, to_messages
+from core.generation.params import ChatMessage, resolve_params, to_messages
 from core.generation.prompting import PromptParts, fit_prompt
+from core.generation.request_state import PreparedRequest, StreamingAnswer
 from core.generation.retry import RetryPolicy, open_with_retry, open_with_retry_async
 from core.generation.telemetry import GenerationLogRecord, log_generation
-from core.generation.types import GenerationResult, StreamEvent, StreamUpdate, TruncationReport
+from core.generation.types import GenerationResult, StreamEvent, StreamUpdate
 from core.generation.validation import validate_output
 
 logger = logging.getLogger("scribes.textgen")
@@ -37,48 +38,6 @@ MessagesLike = str | Sequence[ChatMessage | Mapping[str, str]]
 
 #: Signed-in visitors whose API backends are kept; the least recent are dropped first.
 MAX_VISITOR_VIEWS = 256
-
-
-@dataclass
-class _Answer:
-    """An answer as its stream comes in: the text so far, when its first word came, how it ended."""
-
-    started: float = field(default_factory=time.perf_counter)
-    text: str = ""
-    ttft_ms: float | None = None
-    final: StreamEvent = field(default_factory=StreamEvent)
-
-    def add(self, event: StreamEvent) -> StreamUpdate | None:
-        """The update to hand on for this event, if it brings text."""
-        if event.finish_reason:
-            self.final = event
-        if not event.text:
-            return None
-        self.ttft_ms = self.ttft_ms if self.ttft_ms is not None else self.elapsed_ms()
-        self.text += event.text
-        return StreamUpdate(delta=event.text, text=self.text)
-
-    def elapsed_ms(self) -> float:
-        return (time.perf_counter() - self.started) * 1000
-
-
-@dataclass
-class _Prepared:
-    """A request made ready for a backend: resolved parameters, fitted prompt, log record."""
-
-    backend: Backend
-    info: BackendInfo
-    messages: list[ChatMessage]
-    truncation: TruncationReport | None
-    params: GenerationParams
-    requested_max_new_tokens: int | None
-    record: GenerationLogRecord
-
-    @property
-    def cache_key(self) -> Hashable | None:
-        if not self.params.deterministic:
-            return None
-        return (self.info.backend, self.info.model, tuple((m.role, m.content) for m in self.messages), self.params)
 
 
 class TextGenService:
@@ -191,7 +150,7 @@ class TextGenService:
         """
         backend = self.backend(mode)
         results: list[GenerationResult | GenerationError | None] = [None] * len(conversations)
-        pending: list[tuple[int, _Prepared]] = []
+        pending: list[tuple[int, PreparedRequest]] = []
         for index, conversation in enumerate(conversations):
             try:
                 prepared = self._prepare(
@@ -269,7 +228,7 @@ class TextGenService:
         if hit is not None:
             yield StreamUpdate(delta=hit.text, text=hit.text, result=hit)
             return
-        answer, cancel, opened = _Answer(), threading.Event(), None
+        answer, cancel, opened = StreamingAnswer(), threading.Event(), None
         with self._outcome_logged(prepared.record, answer):
             try:
                 opened = await open_with_retry_async(
@@ -288,8 +247,8 @@ class TextGenService:
         result = self._complete(prepared, answer.text, answer.final, answer.started, ttft_ms=answer.ttft_ms, attempts=opened.attempts)
         yield StreamUpdate(delta="", text=answer.text, result=result)
 
-    def _stream_prepared(self, prepared: _Prepared) -> Iterator[StreamUpdate]:
-        answer, cancel, opened = _Answer(), threading.Event(), None
+    def _stream_prepared(self, prepared: PreparedRequest) -> Iterator[StreamUpdate]:
+        answer, cancel, opened = StreamingAnswer(), threading.Event(), None
         with self._outcome_logged(prepared.record, answer):
             try:
                 opened = open_with_retry(lambda: prepared.backend.stream(prepared.messages, prepared.params, cancel), self._policy)
@@ -304,7 +263,7 @@ class TextGenService:
         yield StreamUpdate(delta="", text=answer.text, result=result)
 
     @contextmanager
-    def _outcome_logged(self, record: GenerationLogRecord, answer: _Answer) -> Iterator[None]:
+    def _outcome_logged(self, record: GenerationLogRecord, answer: StreamingAnswer) -> Iterator[None]:
         """Log a stream that was stopped or failed; a failure is said in words a person can act on."""
         try:
             yield
@@ -326,7 +285,7 @@ class TextGenService:
         retrieved: Sequence[str],
         mode: Mode | None,
         params: Mapping[str, object],
-    ) -> _Prepared:
+    ) -> PreparedRequest:
         """Everything before the model runs: parameters, clamp, truncation, cache key, log record."""
         chat = to_messages([ChatMessage("user", messages)] if isinstance(messages, str) else messages)
         resolved = resolve_params(self.settings, params)
@@ -341,9 +300,9 @@ class TextGenService:
             truncated=truncation is not None,
             prompt=[m.as_dict() for m in fitted] if self.settings.log_prompts else None,
         )
-        return _Prepared(backend, info, fitted, truncation, resolved.params, resolved.requested_max_new_tokens, record)
+        return PreparedRequest(backend, info, fitted, truncation, resolved.params, resolved.requested_max_new_tokens, record)
 
-    def _cached(self, prepared: _Prepared) -> GenerationResult | None:
+    def _cached(self, prepared: PreparedRequest) -> GenerationResult | None:
         key = prepared.cache_key
         hit = self._cache.get(key) if key is not None else None
         if hit is None:
@@ -352,7 +311,7 @@ class TextGenService:
         self._log(prepared.record, result)
         return result
 
-    def _complete(self, prepared: _Prepared, text: str, final: StreamEvent, started: float, *, ttft_ms: float | None, attempts: int) -> GenerationResult:
+    def _complete(self, prepared: PreparedRequest, text: str, final: StreamEvent, started: float, *, ttft_ms: float | None, attempts: int) -> GenerationResult:
         """Validate, log and cache a finished answer; raise if strict validation fails it."""
         result = GenerationResult(
             text=text,
