@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
 
@@ -102,7 +102,7 @@ class InferenceAPIBackend:
         return sent
 
     def stream(self, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event) -> Iterator[StreamEvent]:
-        reader = _ChunkReader(self, messages, params, cancel)
+        reader = self._reader(messages, params, cancel)
         client = self._client()
         with reader.keeping_text():
             try:
@@ -113,7 +113,7 @@ class InferenceAPIBackend:
 
     async def astream(self, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event) -> AsyncIterator[StreamEvent]:
         """:meth:`stream` on the event loop: no thread is held while the endpoint answers."""
-        reader = _ChunkReader(self, messages, params, cancel)
+        reader = self._reader(messages, params, cancel)
         client = self._async_client()
         with reader.keeping_text():
             try:
@@ -132,6 +132,10 @@ class InferenceAPIBackend:
         if s.base_url:
             return InferenceClient(base_url=s.base_url, api_key=s.token, timeout=s.timeout_s)
         return InferenceClient(provider=s.provider, api_key=s.token, timeout=s.timeout_s)  # type: ignore[arg-type]
+
+    def _reader(self, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event) -> _ChunkReader:
+        s = self._settings
+        return _ChunkReader(self._target, s.timeout_s, params.max_new_tokens, cancel, lambda: self.count_tokens(messages), self._usage)
 
     def _async_client(self) -> AsyncInferenceClient:
         share_async_sessions()
@@ -194,10 +198,14 @@ class _ChunkReader:
     limit, the finish and the usage are read the same way in both.
     """
 
-    def __init__(self, backend: InferenceAPIBackend, messages: list[ChatMessage], params: GenerationParams, cancel: threading.Event):
-        self._deadline = time.monotonic() + backend._settings.timeout_s
+    def __init__(
+        self, target: str, timeout_s: float, max_new_tokens: int, cancel: threading.Event,
+        estimate_prompt_tokens: Callable[[], int], usage: UsageMeter,
+    ):
+        self._target, self._timeout_s, self._max_new_tokens, self._cancel = target, timeout_s, max_new_tokens, cancel
+        self._estimate_prompt_tokens, self._usage = estimate_prompt_tokens, usage
+        self._deadline = time.monotonic() + timeout_s
         self._done = False
-        self._backend, self._messages, self._params, self._cancel = backend, messages, params, cancel
         self._chunks = self._pieces = 0
         self._received = ""
         self._finish: str | None = None
@@ -242,11 +250,12 @@ class _ChunkReader:
 
     def _check_deadline(self) -> None:
         if time.monotonic() > self._deadline:
-            timeout_s, target = self._backend._settings.timeout_s, self._backend._target
-            raise EndpointUnreachableError(f"The endpoint at {target} did not finish answering within {timeout_s:g} seconds.", transient=True)
+            raise EndpointUnreachableError(
+                f"The endpoint at {self._target} did not finish answering within {self._timeout_s:g} seconds.", transient=True
+            )
 
     def _translated(self, error: Exception) -> BaseException:
-        return _translate(error, self._backend._target, None, self._backend._settings.timeout_s)
+        return _translate(error, self._target, None, self._timeout_s)
 
     def _read(self, chunk: object) -> StreamEvent | None:
         """The text this chunk adds, if any; notes when to stop reading."""
@@ -257,7 +266,7 @@ class _ChunkReader:
         choices = getattr(chunk, "choices", None)
         choice = choices[0] if choices else None
         piece = (choice.delta.content if choice and choice.delta else None) or ""
-        if piece and self._pieces >= self._params.max_new_tokens:
+        if piece and self._pieces >= self._max_new_tokens:
             self._finish, self._done = "length", True  # the server ignores max_tokens: stop reading at the limit
             return None
         event = None
@@ -277,16 +286,16 @@ class _ChunkReader:
 
     def end(self) -> StreamEvent:
         """The last event: the finish and the usage (estimated where the endpoint sent none)."""
-        target = self._backend._target
+        target = self._target
         if self._chunks == 0:  # e.g. a web page at HF_BASE_URL: its lines are not server-sent events
             raise EndpointError(f"The endpoint at {target} sent a reply that is not valid chat-completion data.", transient=False)
         if self._finish is None:
             error = EndpointUnreachableError(f"The endpoint at {target} ended the answer without finishing it.")
             raise self._interruption(error) if self._received else error
         estimated = self._prompt_tokens is None or self._output_tokens is None
-        prompt_tokens = self._prompt_tokens if self._prompt_tokens is not None else self._backend.count_tokens(self._messages)
+        prompt_tokens = self._prompt_tokens if self._prompt_tokens is not None else self._estimate_prompt_tokens()
         output_tokens = self._output_tokens if self._output_tokens is not None else self._pieces  # one token per chunk (TGI, vLLM, transformers)
-        self._backend._usage.add(prompt_tokens, output_tokens)
+        self._usage.add(prompt_tokens, output_tokens)
         return StreamEvent(
             finish_reason=_normalise_finish(self._finish),
             prompt_tokens=prompt_tokens,
