@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import partial
 from itertools import chain
 from pathlib import Path
 
@@ -220,10 +221,8 @@ class TextGenService:
         closed tab) stops the backend at its next token. A model not yet loaded is loaded
         on a worker thread, so the loop keeps serving everyone else meanwhile.
         """
-        if self.is_loaded(mode):
-            prepared = self._prepare(messages, system_prompt, context, retrieved, mode, params)
-        else:
-            prepared = await anyio.to_thread.run_sync(lambda: self._prepare(messages, system_prompt, context, retrieved, mode, params))
+        prepare = partial(self._prepare, messages, system_prompt, context, retrieved, mode, params)
+        prepared = prepare() if self.is_loaded(mode) else await anyio.to_thread.run_sync(prepare)
         hit = self._cached(prepared)
         if hit is not None:
             yield StreamUpdate(delta=hit.text, text=hit.text, result=hit)
@@ -244,8 +243,7 @@ class TextGenService:
                 cancel.set()
                 if opened is not None:
                     await opened.rest.aclose()  # type: ignore[attr-defined]
-        result = self._complete(prepared, answer.text, answer.final, answer.started, ttft_ms=answer.ttft_ms, attempts=opened.attempts)
-        yield StreamUpdate(delta="", text=answer.text, result=result)
+        yield self._last_update(prepared, answer, opened.attempts)
 
     def _stream_prepared(self, prepared: PreparedRequest) -> Iterator[StreamUpdate]:
         answer, cancel, opened = StreamingAnswer(), threading.Event(), None
@@ -259,8 +257,11 @@ class TextGenService:
                 cancel.set()
                 if opened is not None:
                     opened.rest.close()  # type: ignore[attr-defined]
-        result = self._complete(prepared, answer.text, answer.final, answer.started, ttft_ms=answer.ttft_ms, attempts=opened.attempts)
-        yield StreamUpdate(delta="", text=answer.text, result=result)
+        yield self._last_update(prepared, answer, opened.attempts)
+
+    def _last_update(self, prepared: PreparedRequest, answer: StreamingAnswer, attempts: int) -> StreamUpdate:
+        result = self._complete(prepared, answer.text, answer.final, answer.started, ttft_ms=answer.ttft_ms, attempts=attempts)
+        return StreamUpdate(delta="", text=answer.text, result=result)
 
     @contextmanager
     def _outcome_logged(self, record: GenerationLogRecord, answer: StreamingAnswer) -> Iterator[None]:
